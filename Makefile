@@ -1,0 +1,29 @@
+# Quick start: `make demo` and `make test` on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_DIR ?= runs/demo
+
+.PHONY: venv demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU build from this machine's disk (a bare `torch` pulls CUDA wheels)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/nervkit fit --sample --model nerv --params 1.5M --size 180x320 --epochs 25 -o $(DEMO_DIR)
+
+test: venv
+	$(PY) -m pytest
+
+bench: venv
+	$(PY) benchmarks/nerv_training.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,26 @@
+"""nervkit — neural video representations (NeRV family): fit, compress, decode, evaluate.
+
+See README.md for the quick start; the Python API mirrors the ``nervkit`` CLI.
+"""
+
+from .api import DataOptions, FittedRun, decode, evaluate, fit, info, load, sample_video
+from .errors import NervkitError
+from .models import VideoGeometry, create_model, get_method, list_methods
+from .train import TrainConfig
+
+__all__ = [
+    "DataOptions",
+    "FittedRun",
+    "NervkitError",
+    "TrainConfig",
+    "VideoGeometry",
+    "create_model",
+    "decode",
+    "evaluate",
+    "fit",
+    "get_method",
+    "info",
+    "list_methods",
+    "load",
+    "sample_video",
+]

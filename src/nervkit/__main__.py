@@ -1,0 +1,7 @@
+"""``python -m nervkit`` (and ``torchrun -m nervkit``) run the CLI."""
+
+import sys
+
+from .cli.main import main
+
+sys.exit(main())

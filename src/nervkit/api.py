@@ -1,0 +1,335 @@
+"""The Python API, mirroring the CLI.
+
+>>> import nervkit
+>>> run = nervkit.fit(nervkit.sample_video(), model="nerv", params="1.5M", size=(180, 320),
+...                   epochs=50, out="runs/bunny")
+>>> run.metrics.psnr                      # quality of the fitted model
+>>> fitted = nervkit.load("runs/bunny")
+>>> frames = fitted.decode([0, 1, 2])     # (3, 3, 180, 320) float in [0, 1]
+>>> nervkit.decode("runs/bunny", "bunny.mkv", lossless=True)
+>>> nervkit.evaluate("reference.mp4", "bunny.mkv").psnr
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import FrameStore, load_frames
+from .errors import ConfigError, RunDirError
+from .io import FrameRange, VideoWriter, parse_size
+from .io.atomic import write_json_atomic
+from .metrics import QualityReport, evaluate_videos
+from .models import Representation, VideoGeometry, get_method
+from .models.config import config_to_dict
+from .models.sizing import parse_param_count
+from .runs import RunDir
+from .train import TrainConfig, Trainer, evaluate_model, init_distributed, resolve_device, shutdown_distributed
+from .train.config import TrainConfig as _TrainConfig
+
+
+def sample_video() -> Path:
+    """Path of the bundled Big Buck Bunny clip (1280×720, 132 frames; CC-BY 3.0, Blender Foundation)."""
+    return Path(str(resources.files("nervkit") / "assets" / "bigbuckbunny.mp4"))
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Which frames are fitted: source path, frame range, resize, raw-YUV geometry."""
+
+    source: str
+    frames: str | None = None
+    size: tuple[int, int] | None = None
+    raw_size: tuple[int, int] | None = None
+    raw_fps: float = 25.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["size"] = list(self.size) if self.size else None
+        d["raw_size"] = list(self.raw_size) if self.raw_size else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataOptions:
+        return cls(
+            source=d["source"],
+            frames=d.get("frames"),
+            size=tuple(d["size"]) if d.get("size") else None,  # type: ignore[arg-type]
+            raw_size=tuple(d["raw_size"]) if d.get("raw_size") else None,  # type: ignore[arg-type]
+            raw_fps=float(d.get("raw_fps", 25.0)),
+        )
+
+
+@dataclass
+class FittedRun:
+    """A fitted representation: the model, its run folder and settings."""
+
+    run_dir: RunDir
+    model: Representation
+    meta: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    metrics: QualityReport | None = None
+
+    @property
+    def fps(self) -> float:
+        return float(self.meta.get("fps", 25.0))
+
+    def decode(self, indices: list[int] | torch.Tensor | int) -> torch.Tensor:
+        """Frames at the true size (n, 3, H, W), float in [0, 1]."""
+        if isinstance(indices, int):
+            indices = [indices]
+        n = self.model.geometry.num_frames
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        if idx.numel() and (idx.min() < 0 or idx.max() >= n):
+            raise ConfigError(f"frame index out of range: the run has {n} frames (0..{n - 1})")
+        return self.model.decode_frames(idx)
+
+    def iter_decoded(self, indices: list[int] | None = None, batch_size: int = 8) -> Iterator[torch.Tensor]:
+        """Decoded frames in batches (bounded memory)."""
+        idx = list(range(self.model.geometry.num_frames)) if indices is None else list(indices)
+        for start in range(0, len(idx), batch_size):
+            yield self.decode(idx[start : start + batch_size])
+
+
+def _as_size(size: str | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, str):
+        return parse_size(size)
+    h, w = (int(v) for v in size)
+    if h < 1 or w < 1:
+        raise ConfigError(f"--size must be positive, got {h}x{w}")
+    return h, w
+
+
+def _train_config(train: TrainConfig | None, overrides: dict[str, Any]) -> TrainConfig:
+    from .models.config import replace_config
+
+    config = replace_config(train or _TrainConfig(), **overrides) if overrides else (train or _TrainConfig())
+    config.validate()
+    return config
+
+
+def fit(
+    video: str | os.PathLike[str] | None = None,
+    *,
+    out: str | os.PathLike[str],
+    model: str = "nerv",
+    preset: str | None = None,
+    params: str | int | None = None,
+    size: str | tuple[int, int] | None = None,
+    frames: str | None = None,
+    raw_size: str | tuple[int, int] | None = None,
+    raw_fps: float = 25.0,
+    model_options: dict[str, Any] | None = None,
+    train: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    write_video: bool = True,
+    memory_budget: int | None = None,
+    **train_overrides: Any,
+) -> FittedRun:
+    """Fit a representation to ``video`` and write the run folder ``out`` (see :mod:`nervkit.runs`).
+
+    ``train_overrides`` are :class:`~nervkit.train.TrainConfig` fields (``epochs=…, lr=…, loss=…``).
+    With ``resume=True`` the run in ``out`` continues from its checkpoint with its stored settings.
+    """
+    run = RunDir.at(out)
+    if resume:
+        return _resume(run, progress=progress, write_video=write_video, memory_budget=memory_budget,
+                       train_overrides=train_overrides)
+    if video is None:
+        raise ConfigError("no input video given")
+    if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
+        if run.has_run():
+            raise ConfigError(f"{run.path} already holds a run; use --resume to continue it or choose another -o")
+        raise ConfigError(f"output folder {run.path} exists and is not empty")
+    spec = get_method(model)
+    train_cfg = _train_config(train, train_overrides)
+    data = DataOptions(
+        source=str(Path(video)),
+        frames=str(FrameRange.parse(frames)) if frames else None,
+        size=_as_size(size),
+        raw_size=_as_size(raw_size),
+        raw_fps=float(raw_fps),
+    )
+    budget = parse_param_count(params) if params is not None else None
+    # check the model options before decoding the video: cheap errors first
+    spec.unresolved_config(preset=preset, params=budget, overrides=model_options)
+    store = _load_store(data, run, memory_budget)
+    geometry = VideoGeometry(len(store), store.height, store.width)
+    config = spec.build_config(geometry, preset=preset, params=budget, overrides=model_options)
+    torch.manual_seed(train_cfg.seed)
+    net = spec.model_cls(config, geometry)
+    meta = {
+        "nervkit_version": _version(),
+        "method": spec.name,
+        "preset": preset,
+        "params_budget": budget,
+        "config": config_to_dict(config),
+        "geometry": asdict(geometry),
+        "train": config_to_dict(train_cfg),
+        "data": data.to_dict(),
+        "fps": store.fps,
+        "source_size": list(store.source_size),
+        "source_indices": store.source_indices,
+        "output_size": list(net.output_size),
+        "parameters": asdict(net.parameter_counts()),
+        "status": "training",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    run.path.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run.run_file, meta)
+    return _train(run, net, store, train_cfg, meta, None, progress, write_video)
+
+
+def _load_store(data: DataOptions, run: RunDir, memory_budget: int | None) -> FrameStore:
+    return load_frames(
+        data.source,
+        frames=FrameRange.parse(data.frames) if data.frames else None,
+        size=data.size,
+        raw_size=data.raw_size,
+        raw_fps=data.raw_fps,
+        memory_budget=memory_budget,
+        cache_dir=run.cache_dir,
+    )
+
+
+def _resume(run: RunDir, *, progress: bool, write_video: bool, memory_budget: int | None,
+            train_overrides: dict[str, Any]) -> FittedRun:
+    from .runs import model_from_checkpoint
+    from .train import load_checkpoint
+
+    meta = run.read_meta()
+    stored_train = meta["train"]
+    for key, value in train_overrides.items():
+        if key in ("device", "threads"):
+            continue
+        if key in stored_train and stored_train[key] != value:
+            raise ConfigError(
+                f"--{key.replace('_', '-')} {value} differs from the run's {stored_train[key]}; "
+                "a resumed run keeps its settings"
+            )
+    runtime = {k: v for k, v in train_overrides.items() if k in ("device", "threads")}
+    train_cfg = _train_config(None, {**stored_train, **runtime})
+    state = load_checkpoint(run.checkpoint) if run.checkpoint.is_file() else None
+    data = DataOptions.from_dict(meta["data"])
+    store = _load_store(data, run, memory_budget)
+    if state is not None:
+        net = model_from_checkpoint(state)
+    else:  # killed before the first checkpoint: start over with the stored settings
+        spec = get_method(meta["method"])
+        geometry = VideoGeometry(**meta["geometry"])
+        from .models.config import config_from_dict
+
+        torch.manual_seed(train_cfg.seed)
+        net = spec.model_cls(config_from_dict(spec.config_cls, meta["config"]), geometry)
+    if (len(store), store.height, store.width) != (net.geometry.num_frames, net.geometry.height, net.geometry.width):
+        raise RunDirError(f"the video {data.source} no longer matches the run in {run.path}")
+    return _train(run, net, store, train_cfg, meta, state, progress, write_video)
+
+
+def _train(run: RunDir, net: Representation, store: FrameStore, train_cfg: TrainConfig, meta: dict[str, Any],
+           state: dict[str, Any] | None, progress: bool, write_video: bool) -> FittedRun:
+    if train_cfg.threads:
+        torch.set_num_threads(train_cfg.threads)
+    device = resolve_device(train_cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    dist = init_distributed(device)
+    try:
+        trainer = Trainer(net, store, train_cfg, device=device, checkpoint_path=run.checkpoint, dist=dist,
+                          progress=progress)
+        if state is not None:
+            trainer.load_state_dict(state)
+        final = trainer.fit()
+        if not dist.is_main:
+            return FittedRun(run, net.cpu().eval(), meta, final.history, final.evals, None)
+        write_json_atomic(run.history_file, {"epochs": final.history, "evals": final.evals,
+                                             "train_seconds": final.elapsed})
+        report = evaluate_model(net, store)
+        write_json_atomic(run.metrics_file, {"frames": len(store), **report.to_dict()})
+        net = net.cpu().eval()
+        fitted = FittedRun(run, net, meta, final.history, final.evals, report)
+        if write_video:
+            _write_frames(fitted, run.decoded_video, lossless=False)
+        meta = {**meta, "status": "complete", "train_seconds": final.elapsed, "psnr": report.psnr,
+                "ms_ssim": report.ms_ssim}
+        write_json_atomic(run.run_file, meta)
+        fitted.meta = meta
+        if run.cache_dir.exists():
+            shutil.rmtree(run.cache_dir, ignore_errors=True)
+        return fitted
+    finally:
+        shutdown_distributed(dist)
+
+
+def load(run_dir: str | os.PathLike[str], device: str = "cpu") -> FittedRun:
+    """Load a fitted run (the model in eval mode, its settings and history)."""
+    run = RunDir.at(run_dir)
+    meta = run.read_meta()
+    model, state = run.load_model(device)
+    return FittedRun(run, model, meta, list(state.get("history", [])), list(state.get("evals", [])))
+
+
+def _write_frames(fitted: FittedRun, output: str | os.PathLike[str], *, lossless: bool,
+                  indices: list[int] | None = None, crf: int = 12) -> Path:
+    with VideoWriter(output, fps=fitted.fps, lossless=lossless, crf=crf) as writer:
+        for batch in fitted.iter_decoded(indices):
+            writer.write(batch)
+    return Path(output)
+
+
+def decode(
+    run_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    lossless: bool = False,
+    frames: str | None = None,
+    crf: int = 12,
+    device: str = "cpu",
+) -> Path:
+    """Decode a fitted run to a video file (.mp4/.mkv; ``lossless`` → FFV1 in .mkv) or a PNG folder."""
+    fitted = load(run_dir, device)
+    n = fitted.model.geometry.num_frames
+    indices = list(FrameRange.parse(frames).resolve(n)) if frames else None
+    return _write_frames(fitted, output, lossless=lossless, indices=indices, crf=crf)
+
+
+def evaluate(reference: str | os.PathLike[str], distorted: str | os.PathLike[str], **kwargs: Any) -> QualityReport:
+    """PSNR (per-frame mean and global), SSIM and MS-SSIM of ``distorted`` against ``reference``."""
+    return evaluate_videos(reference, distorted, **kwargs)
+
+
+def info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Model, parameters, frames, size and training history of a run."""
+    run = RunDir.at(run_dir)
+    meta = run.read_meta()
+    history: dict[str, Any] = {}
+    if run.history_file.is_file():
+        import json
+
+        history = json.loads(run.history_file.read_text())
+    elif run.checkpoint.is_file():
+        from .train import load_checkpoint
+
+        state = load_checkpoint(run.checkpoint)
+        history = {"epochs": state.get("history", []), "evals": state.get("evals", []),
+                   "train_seconds": state.get("elapsed", 0.0)}
+    return {**meta, "history": history}
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("nervkit")
+    except Exception:  # pragma: no cover - not installed
+        return "0+unknown"

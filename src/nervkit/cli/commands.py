@@ -1,0 +1,167 @@
+"""Handlers of the ``nervkit`` subcommands: parse options, call the API, print results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import api
+from ..errors import ConfigError
+from ..io.atomic import write_json_atomic
+from ..models import get_method, list_methods
+from ..models.config import config_from_dict
+from ..train.config import TrainConfig
+from .dataclass_args import collect
+
+
+def version() -> str:
+    return api._version()
+
+
+def _out(text: str) -> None:
+    print(text, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    train_options = collect(args, args.train_fields)
+    # convert/check now (one-line errors for nonsense values) — the API re-checks
+    config_from_dict(TrainConfig, train_options)
+    model_options = collect(args, args.model_fields)
+    if args.resume:
+        if model_options or args.preset or args.params or args.size or args.frames:
+            raise ConfigError("--resume continues a run with its stored settings; drop the model/data options")
+        fitted = api.fit(out=args.out, resume=True, progress=not args.quiet, write_video=not args.no_video,
+                         **{k: _typed_train(k, v) for k, v in train_options.items()})
+    else:
+        video = api.sample_video() if args.sample else args.video
+        if args.sample and args.video:
+            raise ConfigError("give either a VIDEO or --sample, not both")
+        if video is None:
+            raise ConfigError("no input: give a VIDEO (or --sample for the bundled clip)")
+        get_method(args.model)
+        fitted = api.fit(
+            video,
+            out=args.out,
+            model=args.model,
+            preset=args.preset,
+            params=args.params,
+            size=args.size,
+            frames=args.frames,
+            raw_size=args.raw_size,
+            raw_fps=args.fps,
+            model_options=model_options,
+            progress=not args.quiet,
+            write_video=not args.no_video,
+            **{k: _typed_train(k, v) for k, v in train_options.items()},
+        )
+    report = fitted.metrics
+    meta = fitted.meta
+    geo = fitted.model.geometry
+    summary = {
+        "run": str(fitted.run_dir.path),
+        "method": meta["method"],
+        "parameters": meta["parameters"]["official"],
+        "frames": geo.num_frames,
+        "size": [geo.height, geo.width],
+        "epochs": len(fitted.history),
+        "train_seconds": meta.get("train_seconds"),
+        "psnr": report.psnr if report else None,
+        "ms_ssim": report.ms_ssim if report else None,
+    }
+    if args.json:
+        _out(json.dumps(summary, indent=2))
+    else:
+        _out(f"run folder: {summary['run']}")
+        if report is not None:
+            _out(
+                f"{meta['method']}: {summary['parameters']:,} parameters, {geo.num_frames} frames "
+                f"{geo.height}x{geo.width}, {summary['epochs']} epochs in {_duration(summary['train_seconds'] or 0)}"
+            )
+            _out(f"PSNR {report.psnr:.2f} dB  MS-SSIM {report.ms_ssim:.4f}  SSIM {report.ssim:.4f}")
+    return 0
+
+
+def _typed_train(name: str, value: Any) -> Any:
+    return getattr(config_from_dict(TrainConfig, {name: value}), name)
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    out = api.decode(args.run, args.out, lossless=args.lossless, frames=args.frames, crf=args.crf)
+    _out(f"wrote {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..io import FrameRange, parse_size
+
+    report = api.evaluate(
+        args.reference,
+        args.distorted,
+        frames=FrameRange.parse(args.frames) if args.frames else None,
+        size=parse_size(args.size) if args.size else None,
+        raw_size=parse_size(args.raw_size) if args.raw_size else None,
+    )
+    data = {"reference": str(args.reference), "distorted": str(args.distorted), **report.to_dict()}
+    if args.out:
+        write_json_atomic(args.out, data)
+    if args.json:
+        _out(json.dumps(data, indent=2))
+    else:
+        _out(report.table())
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    data = api.info(args.run)
+    if args.json:
+        _out(json.dumps(data, indent=2))
+        return 0
+    geo, params = data["geometry"], data["parameters"]
+    lines = [
+        f"run:        {Path(args.run)}  ({data.get('status')})",
+        f"method:     {data['method']}" + (f"  preset {data['preset']}" if data.get("preset") else "")
+        + (f"  budget {data['params_budget']:,}" if data.get("params_budget") else ""),
+        f"parameters: {params['official']:,} (paper accounting), {params['total']:,} stored in total",
+        "            " + ", ".join(f"{k} {v:,}" for k, v in params["parts"].items()),
+        f"video:      {geo['num_frames']} frames {geo['height']}x{geo['width']} at {data.get('fps', 0):g} fps"
+        f" (model output {data['output_size'][0]}x{data['output_size'][1]}), source {data['data']['source']}",
+        "config:     " + ", ".join(f"{k}={_fmt(v)}" for k, v in data["config"].items()),
+    ]
+    hist = data.get("history") or {}
+    epochs = hist.get("epochs", [])
+    if epochs:
+        last = epochs[-1]
+        lines.append(
+            f"training:   {len(epochs)}/{data['train']['epochs']} epochs, "
+            f"{_duration(hist.get('train_seconds', 0))}, last loss {last['loss']:.4f}, train PSNR {last['psnr']:.2f} dB"
+        )
+    for ev in hist.get("evals", []):
+        lines.append(f"  epoch {ev['epoch']:>4}: PSNR {ev['psnr']:.2f} dB  MS-SSIM {ev['ms_ssim']:.4f}")
+    if data.get("psnr") is not None:
+        lines.append(f"final:      PSNR {data['psnr']:.2f} dB  MS-SSIM {data['ms_ssim']:.4f}")
+    _out("\n".join(lines))
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    for name in list_methods():
+        spec = get_method(name)
+        _out(f"{name}: {spec.description}")
+        if spec.presets:
+            _out("  presets: " + ", ".join(spec.presets) + (f" (default {spec.default_preset})" if spec.default_preset else ""))
+        if spec.paper:
+            _out(f"  paper:   {spec.paper}")
+    return 0
+

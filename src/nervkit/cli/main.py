@@ -1,0 +1,144 @@
+"""The ``nervkit`` command line: fit, decode, eval, info, models.
+
+Every user error prints one line ``nervkit: error: …`` and exits with status 2; an interrupted fit
+says how to resume (exit 130); an unexpected failure prints one line too (set NERVKIT_DEBUG=1 for
+the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from ..errors import NervkitError
+from ..models import get_method, list_methods
+from ..train.config import TrainConfig
+from . import commands
+from .dataclass_args import add_dataclass_options
+from .parser import HelpFormatter, OneLineParser
+
+FIT_EXAMPLE = """examples:
+  nervkit fit --sample --model nerv --params 1.5M --size 180x320 --epochs 100 -o runs/bunny
+  nervkit fit video.mp4 --model nerv --preset S --frames 0:64 -o runs/v
+  nervkit fit --resume -o runs/v          # continue an interrupted run
+  nervkit fit --model nerv --help         # also lists the method's architecture options
+"""
+
+# options of TrainConfig exposed under their own names in the "training" group
+TRAIN_SKIP = ()
+
+
+def _method_from_argv(argv: Sequence[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--model" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+    return "nerv"
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="nervkit", description="Neural video representations: fit, decode, evaluate.",
+                           formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"nervkit {commands.version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+
+    # fit ---------------------------------------------------------------------------------------------
+    fit = sub.add_parser("fit", help="fit a representation to a video", formatter_class=HelpFormatter,
+                         description="Fit a neural representation to a video and write a run folder.",
+                         epilog=FIT_EXAMPLE)
+    fit.add_argument("video", nargs="?", help="input: video file, raw .yuv (with --raw-size), or frame folder")
+    fit.add_argument("-o", "--out", required=True, help="run folder to write (or resume)")
+    fit.add_argument("--sample", action="store_true", help="use the bundled Big Buck Bunny clip as input")
+    fit.add_argument("--model", default="nerv", help=f"method: {', '.join(list_methods())} [default: nerv]")
+    fit.add_argument("--preset", help="named model size (e.g. S, M, L for NeRV)")
+    fit.add_argument("--params", help="parameter budget instead of a preset, e.g. 1.5M, 300k")
+    fit.add_argument("--size", help="resize frames to HxW, e.g. 180x320")
+    fit.add_argument("--frames", help="frame range A:B (or A:B:step) of the input")
+    fit.add_argument("--raw-size", help="frame size HxW of a raw .yuv input")
+    fit.add_argument("--fps", type=float, default=25.0, help="frame rate of a raw .yuv input [default: 25]")
+    fit.add_argument("--resume", action="store_true", help="continue the interrupted run in -o")
+    fit.add_argument("--no-video", action="store_true", help="do not write decoded.mp4 at the end")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--json", action="store_true", help="print the result as JSON")
+    train_group = fit.add_argument_group("training")
+    fit.set_defaults(train_fields=add_dataclass_options(train_group, TrainConfig, skip=TRAIN_SKIP))
+    method = _method_from_argv(argv)
+    try:
+        spec = get_method(method)
+    except NervkitError:
+        spec = None  # reported when the command runs
+    if spec is not None:
+        group = fit.add_argument_group(f"{spec.name} architecture ({spec.description})")
+        fit.set_defaults(model_fields=add_dataclass_options(group, spec.config_cls))
+    else:
+        fit.set_defaults(model_fields=[])
+    fit.set_defaults(handler=commands.cmd_fit)
+
+    # decode ------------------------------------------------------------------------------------------
+    dec = sub.add_parser("decode", help="decode a run to a video or PNG frames", formatter_class=HelpFormatter,
+                         description="Decode the frames of a fitted run.")
+    dec.add_argument("run", help="run folder written by nervkit fit")
+    dec.add_argument("-o", "--out", required=True,
+                     help="output: .mp4/.mkv video, or a folder (ending in /) of PNG frames")
+    dec.add_argument("--lossless", action="store_true", help="lossless: FFV1 in .mkv, or PNG frames")
+    dec.add_argument("--frames", help="frame range A:B to decode")
+    dec.add_argument("--crf", type=int, default=12, help="H.264 quality for lossy .mp4 [default: 12]")
+    dec.set_defaults(handler=commands.cmd_decode)
+
+    # eval --------------------------------------------------------------------------------------------
+    ev = sub.add_parser("eval", help="PSNR / SSIM / MS-SSIM of a video against a reference",
+                        formatter_class=HelpFormatter, description="Compare DISTORTED against REFERENCE.")
+    ev.add_argument("reference")
+    ev.add_argument("distorted")
+    ev.add_argument("--size", help="resize both to HxW first")
+    ev.add_argument("--frames", help="frame range A:B of both")
+    ev.add_argument("--raw-size", help="frame size HxW of raw .yuv inputs")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.add_argument("-o", "--out", help="also write the JSON report to this file")
+    ev.set_defaults(handler=commands.cmd_eval)
+
+    # info --------------------------------------------------------------------------------------------
+    inf = sub.add_parser("info", help="model, parameters, frames, size and history of a run",
+                         formatter_class=HelpFormatter)
+    inf.add_argument("run")
+    inf.add_argument("--json", action="store_true", help="print JSON")
+    inf.set_defaults(handler=commands.cmd_info)
+
+    # models ------------------------------------------------------------------------------------------
+    mod = sub.add_parser("models", help="list methods and presets", formatter_class=HelpFormatter)
+    mod.set_defaults(handler=commands.cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("NERVKIT_DEBUG"))
+    try:
+        args = build_parser(args_list).parse_args(args_list)
+        return int(args.handler(args) or 0)
+    except NervkitError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"nervkit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("nervkit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+        if debug:
+            traceback.print_exc()
+        message = " ".join(str(exc).split())[:300]
+        print(f"nervkit: internal error: {type(exc).__name__}: {message} (set NERVKIT_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Models: the representation contract, the registry and one file per method."""
+
+from . import nerv  # noqa: F401  (registers the method)
+from .base import FrameBatch, MethodConfig, ParameterCounts, Representation, StoredGroup
+from .config import VideoGeometry
+from .registry import (
+    MethodSpec,
+    count_parameters,
+    create_model,
+    get_method,
+    list_methods,
+    preset_config,
+    rebuild_model,
+    register_method,
+)
+
+__all__ = [
+    "FrameBatch",
+    "MethodConfig",
+    "MethodSpec",
+    "ParameterCounts",
+    "Representation",
+    "StoredGroup",
+    "VideoGeometry",
+    "count_parameters",
+    "create_model",
+    "get_method",
+    "list_methods",
+    "preset_config",
+    "rebuild_model",
+    "register_method",
+]

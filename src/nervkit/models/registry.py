@@ -1,0 +1,162 @@
+"""The method registry: one entry per method, with its config class and named presets.
+
+>>> from nervkit.models import create_model, list_methods
+>>> list_methods()
+['nerv']
+>>> model = create_model("nerv", VideoGeometry(132, 180, 320), params=1_500_000)
+
+Register a new method with :func:`register_method` on its module class (one file + this call).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from .base import MethodConfig, Representation
+from .config import VideoGeometry, config_from_dict, replace_config, validate_choices
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: its name, config dataclass, module class and presets."""
+
+    name: str
+    config_cls: type
+    model_cls: type[Representation]
+    description: str
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_preset: str | None = None
+    paper: str = ""
+    budget_base: dict[str, Any] = field(default_factory=dict)
+
+    def unresolved_config(
+        self,
+        *,
+        preset: str | None = None,
+        params: int | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> MethodConfig:
+        """Preset (or default, or the budget base) → user overrides, checked but not yet resolved."""
+        if preset is not None and params is not None:
+            raise ConfigError("give either a preset or a parameter budget (--params), not both")
+        # a budget starts from the method's budget base options; otherwise from a preset
+        base: dict[str, Any] = dict(self.budget_base) if params is not None else {}
+        name = preset if preset is not None else (None if params is not None else self.default_preset)
+        if name is not None:
+            if name not in self.presets:
+                raise ConfigError(
+                    f"unknown preset {name!r} for {self.name}; choose from {', '.join(self.presets)}"
+                )
+            base.update(self.presets[name])
+        base.update(overrides or {})
+        config = config_from_dict(self.config_cls, base)
+        validate_choices(config)
+        return config
+
+    def build_config(
+        self,
+        geometry: VideoGeometry,
+        *,
+        preset: str | None = None,
+        params: int | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> MethodConfig:
+        """The config resolved for this video (derived sizes, parameter budget met)."""
+        config = self.unresolved_config(preset=preset, params=params, overrides=overrides)
+        return config.resolve(geometry, params)
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register_method(
+    name: str,
+    config_cls: type,
+    *,
+    description: str,
+    presets: dict[str, dict[str, Any]] | None = None,
+    default_preset: str | None = None,
+    paper: str = "",
+    budget_base: dict[str, Any] | None = None,
+) -> Callable[[type[Representation]], type[Representation]]:
+    """Class decorator that registers a Representation subclass under ``name``."""
+
+    def decorate(model_cls: type[Representation]) -> type[Representation]:
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} registered twice")
+        model_cls.method = name
+        _REGISTRY[name] = MethodSpec(name, config_cls, model_cls, description, dict(presets or {}),
+                                     default_preset, paper, dict(budget_base or {}))
+        return model_cls
+
+    return decorate
+
+
+def list_methods() -> list[str]:
+    """Names of all registered methods."""
+    return sorted(_REGISTRY)
+
+
+def get_method(name: str) -> MethodSpec:
+    """The registered method ``name`` (ConfigError with suggestions if unknown)."""
+    try:
+        return _REGISTRY[name.lower()]
+    except KeyError:
+        close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown model {name!r}{hint}; available: {', '.join(list_methods())}") from None
+
+
+def create_model(
+    name: str,
+    geometry: VideoGeometry,
+    *,
+    preset: str | None = None,
+    params: int | None = None,
+    **overrides: Any,
+) -> Representation:
+    """Build method ``name`` for a video of ``geometry`` (the timm-style single entry point)."""
+    spec = get_method(name)
+    config = spec.build_config(geometry, preset=preset, params=params, overrides=overrides)
+    return spec.model_cls(config, geometry)
+
+
+def rebuild_model(name: str, config: dict[str, Any], geometry: VideoGeometry) -> Representation:
+    """Rebuild a model from a stored (already resolved) config dict — no video needed."""
+    spec = get_method(name)
+    cfg = config_from_dict(spec.config_cls, config)
+    return spec.model_cls(cfg, geometry)
+
+
+def count_parameters(spec: MethodSpec, config: MethodConfig, geometry: VideoGeometry) -> int:
+    """Official parameter count of ``config`` without allocating weights (meta device)."""
+    with torch.device("meta"):
+        model = spec.model_cls(config, geometry)
+    return model.parameter_counts().official
+
+
+def preset_config(name: str, preset: str) -> dict[str, Any]:
+    """The raw option values of a named preset."""
+    spec = get_method(name)
+    if preset not in spec.presets:
+        raise ConfigError(f"unknown preset {preset!r} for {name}; choose from {', '.join(spec.presets)}")
+    return dict(spec.presets[preset])
+
+
+__all__ = [
+    "MethodSpec",
+    "count_parameters",
+    "create_model",
+    "get_method",
+    "list_methods",
+    "preset_config",
+    "rebuild_model",
+    "register_method",
+    "replace_config",
+]

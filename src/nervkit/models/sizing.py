@@ -1,0 +1,130 @@
+"""Sizing helpers: derive up-sampling strides for any frame size, and meet a parameter budget.
+
+Frame sizes rarely factor nicely. nervkit picks strides s₁…s_k and a starting grid h₀×w₀ such that
+h₀·Πs ≥ H and w₀·Πs ≥ W with as little padding as possible and a grid of about 9×16 = 144 cells
+(the official NeRV grid at 16:9); the decoder output is then cropped back to H×W. At 720×1280 this
+gives NeRV's 5,2,2,2,2 and 9×16; at 1080×1920, 5,3,2,2,2 and 9×16; at 180×320, 5,2,2 and 9×16.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ConfigError, ModelError
+
+MIN_FRAME_SIDE = 16
+#: the model output may exceed the frame by at most this factor per side (else strides do not fit)
+MAX_OUTPUT_OVERSHOOT = 1.5
+
+
+@dataclass(frozen=True)
+class StrideLayout:
+    strides: tuple[int, ...]
+    grid_height: int
+    grid_width: int
+
+    @property
+    def factor(self) -> int:
+        return math.prod(self.strides)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.grid_height * self.factor, self.grid_width * self.factor
+
+
+def _candidate_strides() -> list[tuple[int, ...]]:
+    out = []
+    for first in (5, 4, 3, 2):
+        for second in ((), (3,), (2,)):
+            for twos in range(0, 8):
+                s = (first, *second, *([2] * twos))
+                if len(s) <= 7:
+                    out.append(s)
+    return sorted(set(out))
+
+
+def derive_layout(height: int, width: int, target_cells: int = 144) -> StrideLayout:
+    """Best strides and starting grid for an H×W frame (see module docstring)."""
+    check_frame_size(height, width)
+    best: tuple[float, StrideLayout] | None = None
+    for strides in _candidate_strides():
+        p = math.prod(strides)
+        gh, gw = math.ceil(height / p), math.ceil(width / p)
+        waste = (gh * p * gw * p) / (height * width) - 1.0
+        score = 10.0 * waste + math.log((gh * gw) / target_cells) ** 2 + 0.01 * len(strides)
+        if best is None or score < best[0]:
+            best = (score, StrideLayout(strides, gh, gw))
+    assert best is not None
+    return best[1]
+
+
+def layout_for(height: int, width: int, strides: tuple[int, ...], grid: tuple[int, int] | None) -> StrideLayout:
+    """Layout with user-given strides (and optionally grid); checks that it fits the frame."""
+    check_frame_size(height, width)
+    if any(s < 1 for s in strides):
+        raise ConfigError(f"strides must be positive integers, got {','.join(map(str, strides))}")
+    p = math.prod(strides)
+    gh, gw = grid if grid else (math.ceil(height / p), math.ceil(width / p))
+    if gh < 1 or gw < 1:
+        raise ConfigError(f"grid size must be positive, got {gh}x{gw}")
+    layout = StrideLayout(tuple(strides), gh, gw)
+    oh, ow = layout.output_size
+    if oh < height or ow < width:
+        raise ModelError(
+            f"the model's output {oh}x{ow} (grid {gh}x{gw} × strides {','.join(map(str, strides))}) "
+            f"is smaller than the {height}x{width} frames"
+        )
+    if oh > MAX_OUTPUT_OVERSHOOT * height or ow > MAX_OUTPUT_OVERSHOOT * width:
+        raise ModelError(
+            f"frames of {height}x{width} are too small for strides {','.join(map(str, strides))} "
+            f"(the model's output would be {oh}x{ow}); use smaller strides or let nervkit derive them"
+        )
+    return layout
+
+
+def check_frame_size(height: int, width: int) -> None:
+    if height < MIN_FRAME_SIDE or width < MIN_FRAME_SIDE:
+        raise ModelError(
+            f"frames of {height}x{width} are too small: nervkit models need at least "
+            f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels"
+        )
+
+
+def solve_for_budget(count: Callable[[int], int], target: int, lo: int = 1, hi: int = 4096) -> int:
+    """Integer x in [lo, hi] whose ``count(x)`` (non-decreasing in x) is closest to ``target``."""
+    if count(lo) > target:
+        return lo
+    a, b = lo, hi
+    while a < b:  # largest x with count(x) <= target
+        mid = (a + b + 1) // 2
+        if count(mid) <= target:
+            a = mid
+        else:
+            b = mid - 1
+    if a < hi and abs(count(a + 1) - target) < abs(count(a) - target):
+        return a + 1
+    return a
+
+
+def parse_param_count(text: str | int | float) -> int:
+    """'1.5M' → 1_500_000, '300k' → 300_000, '12490602' → 12490602."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        s = str(text).strip().lower().replace("_", "").replace(",", "")
+        mult = 1.0
+        for suffix, m in (("m", 1e6), ("k", 1e3)):
+            if s.endswith(suffix):
+                s, mult = s[: -len(suffix)], m
+                break
+        try:
+            value = float(s) * mult
+        except ValueError:
+            raise ConfigError(f"--params: expected a count like 1.5M, 300k or 250000, got {text!r}") from None
+    if not math.isfinite(value) or value < 1000:
+        raise ConfigError(f"--params: a budget of {text!r} is too small (at least 1k parameters)")
+    return int(round(value))
+
+

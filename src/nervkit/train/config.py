@@ -1,0 +1,58 @@
+"""Training options (one dataclass; its field help is the ``nervkit fit`` help)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from ..models.config import option
+from .losses import ReconstructionLoss
+from .schedule import SCHEDULES
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a representation is fitted. Defaults are NeRV's README recipe (spec §2.3)."""
+
+    epochs: int = option(300, "training epochs (passes over the training frames)")
+    lr: float = option(5e-4, "peak learning rate")
+    beta1: float = option(0.5, "Adam beta1 (NeRV uses 0.5)")
+    beta2: float = option(0.999, "Adam beta2")
+    weight_decay: float = option(0.0, "Adam weight decay")
+    lr_schedule: str = option("cosine", "learning-rate schedule", choices=SCHEDULES)
+    warmup: float = option(0.2, "warm-up fraction of training (linear 0.1 -> 1)")
+    batch_size: int = option(1, "frames per iteration")
+    loss: str = option("l1+ssim", "loss: l2 | l1 | ssim | ms-ssim, or weighted sums like 0.7*l1+0.3*ssim")
+    grad_clip: float = option(0.0, "clip the gradient norm to this value (0 = off)")
+    seed: int = option(1, "random seed (initialisation and frame order)")
+    eval_every: int = option(0, "evaluate PSNR/MS-SSIM every N epochs (0 = at 25/50/75/100 %)")
+    checkpoint_every: int = option(5, "save a checkpoint every N epochs (and at least every minute)")
+    checkpoint_seconds: float = option(60.0, "also save when this many seconds passed since the last save")
+    device: str = option("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    threads: int = option(0, "CPU threads for PyTorch (0 = all cores)")
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "--beta1/--beta2 must be in [0, 1)"),
+            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
+            (0 <= self.warmup < 1, f"--warmup must be in [0, 1), got {self.warmup}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.grad_clip >= 0, "--grad-clip must be >= 0"),
+            (self.eval_every >= 0, "--eval-every must be >= 0"),
+            (self.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),
+            (self.checkpoint_seconds > 0, "--checkpoint-seconds must be positive"),
+            (self.threads >= 0, "--threads must be >= 0"),
+            (self.lr_schedule in SCHEDULES, f"--lr-schedule must be one of {', '.join(SCHEDULES)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        ReconstructionLoss.parse(self.loss)
+
+    def eval_epochs(self) -> set[int]:
+        """1-based epochs after which the model is evaluated."""
+        if self.eval_every:
+            return {e for e in range(1, self.epochs + 1) if e % self.eval_every == 0} | {self.epochs}
+        return {max(1, round(self.epochs * q / 4)) for q in (1, 2, 3, 4)}
