@@ -155,11 +155,14 @@ def fit(
         raise ConfigError(f"output folder {run.path} exists and is not empty")
     spec = get_method(model)
     train_cfg = _train_config(train, train_overrides)
+    size_hw, raw_hw = _as_size(size), _as_size(raw_size)
+    if Path(video).suffix.lower() == ".yuv" and raw_hw is None and size_hw is not None:
+        size_hw, raw_hw = None, size_hw  # a raw .yuv has no header: --size gives its frame size
     data = DataOptions(
         source=str(Path(video)),
         frames=str(FrameRange.parse(frames)) if frames else None,
-        size=_as_size(size),
-        raw_size=_as_size(raw_size),
+        size=size_hw,
+        raw_size=raw_hw,
         raw_fps=float(raw_fps),
     )
     budget = parse_param_count(params) if params is not None else None

@@ -59,7 +59,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     fit.add_argument("--params", help="parameter budget instead of a preset, e.g. 1.5M, 300k")
     fit.add_argument("--size", help="resize frames to HxW, e.g. 180x320")
     fit.add_argument("--frames", help="frame range A:B (or A:B:step) of the input")
-    fit.add_argument("--raw-size", help="frame size HxW of a raw .yuv input")
+    fit.add_argument("--raw-size", help="frame size HxW of a raw .yuv input (plain --size works too)")
     fit.add_argument("--fps", type=float, default=25.0, help="frame rate of a raw .yuv input [default: 25]")
     fit.add_argument("--resume", action="store_true", help="continue the interrupted run in -o")
     fit.add_argument("--no-video", action="store_true", help="do not write decoded.mp4 at the end")
