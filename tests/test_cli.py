@@ -43,11 +43,14 @@ def gradient_clip(n: int = N, height: int = H, width: int = W) -> list[np.ndarra
 def run_cli(*argv: object) -> tuple[int, str, str]:
     """``nervkit ARGV`` in-process: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()  # a fit with --threads (or a resumed one) changes it
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main([str(a) for a in argv])
         except SystemExit as exc:  # argparse (--help, usage errors)
             code = int(exc.code or 0)
+        finally:
+            torch.set_num_threads(threads)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -67,16 +70,6 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def torch_threads():
-    """Restore torch's thread count after an in-process ``--threads`` run."""
-    before = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cli_input") / "clip.mkv"
@@ -87,7 +80,8 @@ def clip(tmp_path_factory) -> Path:
 def fitted(tmp_path_factory, clip) -> tuple[Path, dict]:
     """One small run, fitted once for the module: (run folder, the --json summary)."""
     run = tmp_path_factory.mktemp("cli_runs") / "run"
-    out = ok("fit", clip, "-o", run, "--epochs", 4, "--lr", "2e-3", "--quiet", "--json", *SMALL_MODEL)
+    out = ok("fit", clip, "-o", run, "--epochs", 4, "--lr", "2e-3", "--quiet", "--json", "--threads", 1,
+             *SMALL_MODEL)
     return run, json.loads(out)
 
 
@@ -115,7 +109,8 @@ def test_fit_writes_a_complete_run(fitted):
 
 def test_fit_prints_the_run_folder_and_psnr(tmp_path, clip):
     run = tmp_path / "plain"
-    out = ok("fit", clip, "-o", run, "--params", "20k", "--epochs", 2, "--quiet", "--no-video")
+    out = ok("fit", clip, "-o", run, "--params", "20k", "--epochs", 2, "--quiet", "--no-video",
+             "--threads", 1)
     lines = out.splitlines()
     assert lines[0] == f"run folder: {run}"
     psnr = json.loads((run / "metrics.json").read_text())["psnr"]
@@ -252,8 +247,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, clip):
     assert json.loads((killed / "run.json").read_text())["status"] == "complete"
 
     straight = tmp_path / "straight"
-    with torch_threads():
-        ok("fit", clip, "-o", straight, *opts)
+    ok("fit", clip, "-o", straight, *opts)
     a = torch.load(killed / "checkpoint.pt", map_location="cpu", weights_only=True)
     b = torch.load(straight / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert a["epoch"] == b["epoch"] == 8

@@ -149,7 +149,10 @@ def fit(
                        train_overrides=train_overrides)
     if video is None:
         raise ConfigError("no input video given")
-    if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
+    # under torchrun only rank 0 checks and writes the run folder: the other ranks would find the
+    # run.json that rank 0 may already have written and refuse it as an existing run
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    if main_rank and run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
         if run.has_run():
             raise ConfigError(f"{run.path} already holds a run; use --resume to continue it or choose another -o")
         raise ConfigError(f"output folder {run.path} exists and is not empty")
@@ -190,8 +193,9 @@ def fit(
         "status": "training",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    run.path.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run.run_file, meta)
+    if main_rank:
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run.run_file, meta)
     return _train(run, net, store, train_cfg, meta, None, progress, write_video)
 
 

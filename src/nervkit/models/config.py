@@ -91,7 +91,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
     if unknown:
         raise ConfigError(f"unknown option(s) for {cls.__name__}: {', '.join(unknown)}")
     hints = typing.get_type_hints(cls)
-    kwargs = {k: _coerce(v, hints[k], k.replace("_", "-")) for k, v in data.items()}
+    kwargs = {k: _coerce(v, hints[k], "--" + k.replace("_", "-")) for k, v in data.items()}
     return cls(**kwargs)
 
 
