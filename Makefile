@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(VENV)/bin/nervkit fit --sample --model nerv --params 1.5M --size 180x320 --epochs 20 -o $(DEMO_DIR)
+	$(VENV)/bin/nervkit fit --sample --model nerv --params 1.5M --size 180x320 --epochs 15 -o $(DEMO_DIR)
 
 test: venv
 	$(PY) -m pytest

@@ -6,8 +6,6 @@ matters (SIGKILL and resume, torchrun) run as subprocesses.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -21,37 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from nervkit.cli.main import main
+from helpers import H, N, W, gradient_clip, run_cli, write_audio_only  # noqa: F401
 from nervkit.io import probe_video, read_video, write_video
 
-H, W, N = 36, 60, 8  # not a multiple of the strides: the model pads and crops
 SMALL_MODEL = ["--mlp-hidden", "32", "--grid-channels", "16", "--lower-width", "16"]
-
-
-def gradient_clip(n: int = N, height: int = H, width: int = W) -> list[np.ndarray]:
-    """Smooth colour gradients moving a little from frame to frame: (H, W, 3) uint8."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    frames = []
-    for i in range(n):
-        r = 128 + 100 * np.sin((x + 2 * i) / 19.0)
-        g = 128 + 100 * np.cos((y - 1.5 * i) / 11.0)
-        b = 128 + 80 * np.sin((x + y + 3 * i) / 29.0)
-        frames.append(np.clip(np.stack([r, g, b], -1) + 0.5, 0, 255).astype(np.uint8))
-    return frames
-
-
-def run_cli(*argv: object) -> tuple[int, str, str]:
-    """``nervkit ARGV`` in-process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    threads = torch.get_num_threads()  # a fit with --threads (or a resumed one) changes it
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:  # argparse (--help, usage errors)
-            code = int(exc.code or 0)
-        finally:
-            torch.set_num_threads(threads)
-    return code, out.getvalue(), err.getvalue()
 
 
 def ok(*argv: object) -> str:

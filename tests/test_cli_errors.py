@@ -3,8 +3,6 @@ naming the problem, no traceback, and nothing left behind at the output path."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 import subprocess
@@ -16,32 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from nervkit.cli.main import main
+from helpers import H, N, W, gradient_clip, run_cli, write_audio_only  # noqa: F401
 from nervkit.io import write_video
 
-H, W, N = 36, 60, 8
-
-
-def gradient_clip(n: int = N, height: int = H, width: int = W) -> list[np.ndarray]:
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    return [
-        np.clip(np.stack([128 + 100 * np.sin((x + 2 * i) / 19.0), 128 + 100 * np.cos((y - i) / 11.0),
-                          128 + 80 * np.sin((x + y + 3 * i) / 29.0)], -1) + 0.5, 0, 255).astype(np.uint8)
-        for i in range(n)
-    ]
-
-
-def run_cli(*argv: object) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    threads = torch.get_num_threads()  # a fit with --threads (or a resumed one) changes it
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        finally:
-            torch.set_num_threads(threads)
-    return code, out.getvalue(), err.getvalue()
 
 
 def run_process(*argv: object) -> tuple[int, str, str]:
@@ -126,14 +101,7 @@ def test_video_without_frames(tmp_path):
         container.start_encoding()
     fails("fit", y4m, "-o", tmp_path / "run", *FIT, words=(str(y4m), "no frames"), absent=tmp_path / "run")
 
-    audio = tmp_path / "audio.mkv"
-    with av.open(str(audio), "w") as container:
-        stream = container.add_stream("aac", rate=8000)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 8000, 0
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    audio = write_audio_only(tmp_path / "audio.mkv")
     fails("fit", audio, "-o", tmp_path / "run", *FIT, words=(str(audio), "no video stream"),
           absent=tmp_path / "run")
 

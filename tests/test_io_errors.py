@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import write_audio_only
 from nervkit.errors import ConfigError, InputError, NervkitError
 from nervkit.io import FrameRange, iter_frames, probe_video, read_video
 from nervkit.io.container import iter_container_frames
@@ -62,15 +63,7 @@ def test_empty_file(tmp_path):
 
 
 def test_audio_only(tmp_path):
-    path = tmp_path / "audio.m4a"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=8000)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 8000, 0
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    fails(path, match="no video stream")
+    fails(write_audio_only(tmp_path / "audio.m4a"), match="no video stream")
 
 
 def test_video_stream_without_frames(tmp_path):

@@ -143,3 +143,10 @@ def test_decoding_is_deterministic() -> None:
     a = model.decode_frames(list(range(6)))
     b = model.decode_frames(list(range(6)))
     assert torch.equal(a, b)
+
+
+def test_budget_keeps_the_options_the_user_set() -> None:
+    model = create_model("nerv", VideoGeometry(8, 36, 64), params=20_000, mlp_hidden=32, lower_width=16)
+    assert (model.config.mlp_hidden, model.config.lower_width) == (32, 16)
+    with pytest.raises(ConfigError, match="--grid-channels and --params"):
+        create_model("nerv", VideoGeometry(8, 36, 64), params=20_000, grid_channels=16)

@@ -171,9 +171,15 @@ def fit(
     budget = parse_param_count(params) if params is not None else None
     # check the model options before decoding the video: cheap errors first
     spec.unresolved_config(preset=preset, params=budget, overrides=model_options)
-    store = _load_store(data, run, memory_budget)
-    geometry = VideoGeometry(len(store), store.height, store.width)
-    config = spec.build_config(geometry, preset=preset, params=budget, overrides=model_options)
+    existed = run.path.exists()
+    try:
+        store = _load_store(data, run, memory_budget)
+        geometry = VideoGeometry(len(store), store.height, store.width)
+        config = spec.build_config(geometry, preset=preset, params=budget, overrides=model_options)
+    except BaseException:
+        if not existed:  # a frame cache may have been started: leave nothing behind
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
     torch.manual_seed(train_cfg.seed)
     net = spec.model_cls(config, geometry)
     meta = {
@@ -207,7 +213,8 @@ def _load_store(data: DataOptions, run: RunDir, memory_budget: int | None) -> Fr
         raw_size=data.raw_size,
         raw_fps=data.raw_fps,
         memory_budget=memory_budget,
-        cache_dir=run.cache_dir,
+        # one cache per process: under torchrun every rank decodes its own copy
+        cache_dir=run.cache_dir / f"rank{os.environ.get('RANK', '0')}",
     )
 
 

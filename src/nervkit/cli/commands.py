@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,18 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    try:
+        return _fit(args)
+    except KeyboardInterrupt:
+        if (Path(args.out) / "checkpoint.pt").is_file():
+            print(f"nervkit: interrupted; checkpoint saved — continue with: nervkit fit --resume -o {args.out}",
+                  file=sys.stderr)
+        else:
+            print("nervkit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fit(args: argparse.Namespace) -> int:
     train_options = collect(args, args.train_fields)
     # convert/check now (one-line errors for nonsense values) — the API re-checks
     config_from_dict(TrainConfig, train_options)
@@ -62,6 +76,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             write_video=not args.no_video,
             **{k: _typed_train(k, v) for k, v in train_options.items()},
         )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 reports
     report = fitted.metrics
     meta = fitted.meta
     geo = fitted.model.geometry

@@ -31,10 +31,3 @@ def epoch_batches(
         batches = batches[rank:usable:world_size]
     return batches
 
-
-def frames_per_epoch(num_indices: int, batch_size: int, world_size: int = 1) -> int:
-    """Iterations one process runs per epoch."""
-    batches = -(-num_indices // batch_size)
-    if world_size > 1:
-        return max(1, batches // world_size)
-    return batches

@@ -40,7 +40,7 @@ def _size_error(
 ) -> InputError:
     return InputError(
         f"frame sizes differ: reference {reference} is {ref_size[0]}x{ref_size[1]}, "
-        f"distorted {distorted} is {dis_size[0]}x{dis_size[1]} (HxW; pass size= to resize both)"
+        f"distorted {distorted} is {dis_size[0]}x{dis_size[1]} (HxW; use --size HxW to resize both)"
     )
 
 

@@ -71,8 +71,14 @@ class ParameterCounts:
 class MethodConfig:
     """Base class of method configs (frozen dataclasses declared with ``option`` fields)."""
 
-    def resolve(self, geometry: VideoGeometry, target_params: int | None = None) -> MethodConfig:
-        """Return a fully determined config for ``geometry`` (derived sizes filled in)."""
+    def resolve(
+        self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
+    ) -> MethodConfig:
+        """Return a fully determined config for ``geometry`` (derived sizes filled in).
+
+        With ``target_params`` the method sizes itself for that budget, leaving the options named in
+        ``fixed`` (the ones the user set explicitly) as they are.
+        """
         raise NotImplementedError
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from .base import MethodConfig, ParameterCounts, Representation
 from .blocks import ACTIVATIONS, NORMS, PE_ORDERS, PositionalEncoding, UpsampleBlock, mlp, output_activation
 from .config import VideoGeometry, option
@@ -54,7 +54,9 @@ class NeRVConfig(MethodConfig):
     norm: str = option("none", "normalisation after each pixel shuffle", choices=NORMS)
     output: str = option("tanh", "output activation: (tanh+1)/2 or sigmoid", choices=("tanh", "sigmoid"))
 
-    def resolve(self, geometry: VideoGeometry, target_params: int | None = None) -> NeRVConfig:
+    def resolve(
+        self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
+    ) -> NeRVConfig:
         if self.strides:
             grid = (self.grid_height, self.grid_width) if self.grid_height and self.grid_width else None
             layout = layout_for(geometry.height, geometry.width, self.strides, grid)
@@ -66,7 +68,9 @@ class NeRVConfig(MethodConfig):
                 raise ModelError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
         if target_params is None:
             return cfg
-        return _solve_budget(cfg, geometry, target_params)
+        if "grid_channels" in fixed:
+            raise ConfigError("--grid-channels and --params both set the model size: give one of them")
+        return _solve_budget(cfg, geometry, target_params, fixed=fixed)
 
 
 def _count(cfg: NeRVConfig, geometry: VideoGeometry) -> int:
@@ -75,7 +79,7 @@ def _count(cfg: NeRVConfig, geometry: VideoGeometry) -> int:
 
 
 def _solve_budget(cfg: NeRVConfig, geometry: VideoGeometry, target: int, tolerance: float = 0.04,
-                  min_channels: int = 8) -> NeRVConfig:
+                  min_channels: int = 8, fixed: frozenset[str] = frozenset()) -> NeRVConfig:
     """Grid width C that meets ``target`` parameters.
 
     One step of C adds D·h₀·w₀ MLP weights, too coarse for small budgets, and a grid of 2–3 channels
@@ -83,12 +87,13 @@ def _solve_budget(cfg: NeRVConfig, geometry: VideoGeometry, target: int, toleran
     D = 32 reached 35 dB at the same epochs). So the MLP width D (and, when even C = 1 is too big,
     the lower width) is halved until the best C is at least ``min_channels`` and within
     ``tolerance`` of the budget. The official 1.5 M configuration at 180×320 (D = 512, C = 18) is
-    kept; the official 0.3 M one (C = 3) needs explicit options (``grid_channels=3``).
+    kept; the official 0.3 M one (C = 3) needs explicit options (``grid_channels=3``). Options the
+    user set (``fixed``: e.g. ``mlp_hidden``) are never changed.
     """
     candidates: list[tuple[float, NeRVConfig]] = []
     hidden, lower = cfg.mlp_hidden, cfg.lower_width
-    widths_d = [hidden] + [d for d in (256, 128, 64, 32, 16) if d < hidden]
-    widths_l = [lower] + [w for w in (16, 8, 4) if w < lower]
+    widths_d = [hidden] + ([] if "mlp_hidden" in fixed else [d for d in (256, 128, 64, 32, 16) if d < hidden])
+    widths_l = [lower] + ([] if "lower_width" in fixed else [w for w in (16, 8, 4) if w < lower])
     for d in widths_d:
         for w in widths_l:
             trial = replace(cfg, mlp_hidden=d, lower_width=w)

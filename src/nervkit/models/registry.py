@@ -69,7 +69,7 @@ class MethodSpec:
     ) -> MethodConfig:
         """The config resolved for this video (derived sizes, parameter budget met)."""
         config = self.unresolved_config(preset=preset, params=params, overrides=overrides)
-        return config.resolve(geometry, params)
+        return config.resolve(geometry, params, frozenset(overrides or {}))
 
 
 _REGISTRY: dict[str, MethodSpec] = {}

@@ -1,0 +1,53 @@
+"""Helpers shared by the tests: a synthetic clip, in-process CLI calls, an audio-only file."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from nervkit.cli.main import main
+
+H, W, N = 36, 60, 8  # not a multiple of the strides: the model pads and crops
+
+
+def gradient_clip(n: int = N, height: int = H, width: int = W) -> list[np.ndarray]:
+    """Smooth colour gradients moving a little from frame to frame: (H, W, 3) uint8."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for i in range(n):
+        r = 128 + 100 * np.sin((x + 2 * i) / 19.0)
+        g = 128 + 100 * np.cos((y - 1.5 * i) / 11.0)
+        b = 128 + 80 * np.sin((x + y + 3 * i) / 29.0)
+        frames.append(np.clip(np.stack([r, g, b], -1) + 0.5, 0, 255).astype(np.uint8))
+    return frames
+
+
+def run_cli(*argv: object) -> tuple[int, str, str]:
+    """``nervkit ARGV`` in-process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()  # a fit with --threads (or a resumed one) changes it
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse (--help, usage errors)
+            code = int(exc.code or 0)
+        finally:
+            torch.set_num_threads(threads)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write_audio_only(path: Path) -> Path:
+    """A real container holding one AAC audio stream and no video stream."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 8000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
