@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--frames", default=None, help="frame range (default: all 132)")
     ap.add_argument("--loss", default="l1+ssim")
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--run-dir", default="benchmarks/out/nerv_training_run")
     ap.add_argument("--out", default="benchmarks/results/nerv_training.json")
     ap.add_argument("--decode-repeats", type=int, default=5)
@@ -98,7 +99,7 @@ def main() -> None:
         size=None if resume else args.size,
         frames=None if resume else args.frames,
         write_video=False,
-        **({} if resume else {"epochs": args.epochs, "loss": args.loss, "lr": args.lr}),
+        **({} if resume else {"epochs": args.epochs, "loss": args.loss, "lr": args.lr, "seed": args.seed}),
     )
     wall = time.perf_counter() - t0
     peaks.append(matmul_peak_gflops())

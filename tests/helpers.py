@@ -51,3 +51,15 @@ def write_audio_only(path: Path) -> Path:
         container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
+
+
+def write_bayer_video(path: Path, n: int = 3, height: int = 36, width: int = 64) -> Path:
+    """A real rawvideo stream in a pixel format nervkit rejects (bayer_rggb8)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("rawvideo", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bayer_rggb8"
+        for _ in range(n):
+            frame = av.VideoFrame.from_bytes(bytes(width * height), width, height, "bayer_rggb8")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import H, N, W, gradient_clip, run_cli, write_audio_only  # noqa: F401
+from helpers import H, N, W, gradient_clip, run_cli, write_audio_only, write_bayer_video  # noqa: F401
 from nervkit.io import write_video
 
 
@@ -120,13 +120,7 @@ def test_truncated_mp4(tmp_path, io_clip, io_encode):
 
 
 def test_unsupported_pixel_format(tmp_path):
-    path = tmp_path / "bayer.nut"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("rawvideo", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 36, "bayer_rggb8"
-        for _ in range(3):
-            container.mux(stream.encode(av.VideoFrame.from_bytes(bytes(64 * 36), 64, 36, "bayer_rggb8")))
-        container.mux(stream.encode())
+    path = write_bayer_video(tmp_path / "bayer.nut")
     fails("fit", path, "-o", tmp_path / "run", *FIT, words=("unsupported pixel format bayer_rggb8", str(path)),
           absent=tmp_path / "run")
 

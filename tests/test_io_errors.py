@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import write_audio_only
+from helpers import write_audio_only, write_bayer_video
 from nervkit.errors import ConfigError, InputError, NervkitError
 from nervkit.io import FrameRange, iter_frames, probe_video, read_video
 from nervkit.io.container import iter_container_frames
@@ -134,13 +134,7 @@ def test_decoding_that_ends_early_is_detected(tmp_path, io_long_mp4):
 
 
 def test_unsupported_pixel_format_in_container(tmp_path):
-    path = tmp_path / "bayer.nut"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("rawvideo", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 36, "bayer_rggb8"
-        for _ in range(3):
-            container.mux(stream.encode(av.VideoFrame.from_bytes(bytes(64 * 36), 64, 36, "bayer_rggb8")))
-        container.mux(stream.encode())
+    path = write_bayer_video(tmp_path / "bayer.nut")
     fails(path, match=f"unsupported pixel format bayer_rggb8 in {path}")
 
 

@@ -27,10 +27,6 @@ FIT_EXAMPLE = """examples:
   nervkit fit --model nerv --help         # also lists the method's architecture options
 """
 
-# options of TrainConfig exposed under their own names in the "training" group
-TRAIN_SKIP = ()
-
-
 def _method_from_argv(argv: Sequence[str]) -> str:
     for i, arg in enumerate(argv):
         if arg == "--model" and i + 1 < len(argv):
@@ -66,7 +62,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--json", action="store_true", help="print the result as JSON")
     train_group = fit.add_argument_group("training")
-    fit.set_defaults(train_fields=add_dataclass_options(train_group, TrainConfig, skip=TRAIN_SKIP))
+    fit.set_defaults(train_fields=add_dataclass_options(train_group, TrainConfig))
     method = _method_from_argv(argv)
     try:
         spec = get_method(method)

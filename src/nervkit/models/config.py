@@ -7,7 +7,6 @@ stored (as JSON) in checkpoints and ``.nerv`` files so that a model can be rebui
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields
@@ -116,13 +115,6 @@ def check_choice(name: str, value: Any, choices: tuple) -> None:
     """Raise ConfigError unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
-
-
-def field_choices(cls: type, name: str) -> tuple | None:
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return f.metadata.get("choices")
-    raise KeyError(name)
 
 
 def validate_choices(config: Any) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +73,6 @@ class Trainer:
         device: torch.device,
         train_indices: list[int] | None = None,
         checkpoint_path: str | Path | None = None,
-        checkpoint_extra: Callable[[], dict[str, Any]] | None = None,
         dist: DistContext | None = None,
         progress: bool = True,
     ) -> None:
@@ -96,7 +94,6 @@ class Trainer:
             ids = [device.index] if device.type == "cuda" else None
             self.net = DistributedDataParallel(model, device_ids=ids)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self.checkpoint_extra = checkpoint_extra or dict
         self.state = TrainState()
         self.progress = progress and self.dist.is_main
         self._stop_signal: int | None = None
@@ -119,7 +116,6 @@ class Trainer:
             "evals": list(self.state.evals),
             "elapsed": self.state.elapsed,
             "train_indices": list(self.train_indices),
-            **self.checkpoint_extra(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
