@@ -284,3 +284,23 @@ def test_fit_with_torchrun_two_processes(tmp_path, clip):
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert state["epoch"] == 3
     assert tuple(frames_of(run / "decoded.mp4").shape) == (N, 3, H, W)
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path, clip):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "nervkit", "fit", str(clip), "-o", str(run), "--epochs", "400", "--quiet",
+           "--no-video", "--threads", "1", "--checkpoint-every", "1", *SMALL_MODEL]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env())
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (run / "checkpoint.pt").is_file():  # training has begun
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "checkpoint saved" in lines[0] and f"--resume -o {run}" in lines[0]
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert 1 <= state["epoch"] < 400  # the work up to the signal was kept, the run did not finish
