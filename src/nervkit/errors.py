@@ -36,3 +36,7 @@ class TrainingError(NervkitError):
 
 class RunDirError(NervkitError):
     """A run folder is missing, incomplete or corrupt."""
+
+
+class BitstreamError(NervkitError):
+    """A ``.nerv`` file or an entropy-coded payload is malformed, truncated, corrupt or too new."""

@@ -1,0 +1,37 @@
+"""Compression of fitted representations: quantization, entropy coding and the ``.nerv`` container.
+
+* :mod:`.quantize` — uniform min/max quantization (per tensor or per output channel), straight-through
+  fake quantization for QAT;
+* :mod:`.entropy` — lossless ANS coding of integer symbols with their own histogram, plus the
+  entropy / Huffman reference costs;
+* :mod:`.container` — the ``.nerv`` file: magic, version, CRC-checked sections, end marker;
+* :mod:`.tensor_codec` — the payload of one quantized, entropy-coded tensor;
+* :mod:`.varint` — LEB128 varints.
+
+The byte-level format is specified in ``docs/bitstream.md``.
+"""
+
+from .container import FORMAT_VERSION, MAGIC, Section, pack, read_container, unpack, write_container
+from .entropy import decode_symbols, empirical_entropy_bits, encode_symbols, huffman_code_bits
+from .quantize import QuantizedTensor, dequantize, fake_quantize, quantize
+from .tensor_codec import decode_quantized, encode_quantized
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "QuantizedTensor",
+    "Section",
+    "decode_quantized",
+    "decode_symbols",
+    "dequantize",
+    "empirical_entropy_bits",
+    "encode_quantized",
+    "encode_symbols",
+    "fake_quantize",
+    "huffman_code_bits",
+    "pack",
+    "quantize",
+    "read_container",
+    "unpack",
+    "write_container",
+]

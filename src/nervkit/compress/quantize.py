@@ -1,0 +1,182 @@
+"""Uniform min/max quantization of weight tensors to ``b`` bits (1..16), as in HNeRV.
+
+HNeRV (Chen et al., CVPR 2023, "HNeRV: A Hybrid Neural Representation for Videos", section on model
+compression) quantizes each tensor with its own range::
+
+    scale = (max - min) / (2**b - 1)
+    q     = clamp(round((w - min) / scale), 0, 2**b - 1)
+    w_hat = min + scale * q
+
+Two candidates are computed:
+
+* **per tensor** (``axis=None``): one ``(min, scale)`` pair;
+* **per output channel** (``axis=0``, tensors with >= 2 dims): one pair per slice ``w[c]``.
+
+**Selection rule** (``per_channel=None``): the per-channel candidate is taken only when its mean
+absolute reconstruction error is *strictly* smaller than the per-tensor one; the cost of the extra
+ranges (8 bytes per channel) is not counted. Ties (e.g. a constant tensor) keep the per-tensor form.
+
+**Reproducibility.** ``min`` and ``scale`` are float32, computed in float32 (``scale`` is the
+float32 quotient of the float32 difference ``max - min`` by ``2**b - 1``). Dequantization is the
+fixed two-step float32 formula ``p = scale * float32(q)`` then ``w_hat = p + min``: two correctly
+rounded IEEE-754 operations, never fused into one FMA, so numpy and torch on any device produce the
+same bits. A constant tensor (``max == min``, or a range so small that ``scale`` underflows to 0)
+stores ``scale = 0`` and ``q = 0`` and reconstructs ``min`` exactly. Rounding is half-to-even
+(``torch.round``); this affects only which ``q`` is chosen, never how ``q`` is decoded.
+
+:func:`fake_quantize` is the straight-through estimator (Bengio et al., 2013) used for
+quantization-aware training: its forward value is exactly ``dequantize(quantize(t))`` and its
+gradient is the identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ModelError
+
+MIN_BITS, MAX_BITS = 1, 16
+
+
+@dataclass
+class QuantizedTensor:
+    """A tensor quantized to ``bits`` bits.
+
+    ``shape``: the original shape. ``axis``: ``None`` (one range) or ``0`` (one range per output
+    channel). ``q``: the integer codes, same shape as the tensor, uint8 for ``bits <= 8`` else
+    uint16. ``mins`` / ``scales``: float32 arrays of length 1 (``axis=None``) or ``shape[0]``.
+    """
+
+    shape: tuple[int, ...]
+    bits: int
+    axis: int | None
+    q: np.ndarray
+    mins: np.ndarray
+    scales: np.ndarray
+
+    @property
+    def levels(self) -> int:
+        """Number of quantization levels, ``2**bits``."""
+        return 1 << self.bits
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def code_dtype(bits: int) -> np.dtype:
+    """uint8 for ``bits <= 8``, uint16 otherwise."""
+    return np.dtype(np.uint8 if bits <= 8 else np.uint16)
+
+
+def _check_bits(bits: int) -> None:
+    if not isinstance(bits, (int, np.integer)) or not MIN_BITS <= int(bits) <= MAX_BITS:
+        raise ValueError(f"bits must be an integer in {MIN_BITS}..{MAX_BITS}, got {bits!r}")
+
+
+def _ranges(rows: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 ``(mins, scales)`` of the rows of a 2-D float32 tensor (one range per row).
+
+    Empty rows (an empty tensor) get ``min = 0, scale = 0``."""
+    if rows.shape[1] == 0:
+        zeros = torch.zeros(rows.shape[0], dtype=torch.float32, device=rows.device)
+        return zeros, zeros.clone()
+    mins = rows.amin(dim=1)
+    maxs = rows.amax(dim=1)
+    levels = torch.tensor(float((1 << bits) - 1), dtype=torch.float32, device=rows.device)
+    scales = (maxs - mins) / levels
+    return mins, scales
+
+
+def _codes(rows: torch.Tensor, mins: torch.Tensor, scales: torch.Tensor, bits: int) -> torch.Tensor:
+    """Integer codes (as float32) of a 2-D tensor whose row ``i`` has range ``(mins[i], scales[i])``."""
+    top = float((1 << bits) - 1)
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    q = torch.round((rows - mins[:, None]) / safe[:, None]).clamp_(0.0, top)
+    return torch.where((scales > 0)[:, None], q, torch.zeros_like(q))
+
+
+def _reconstruct(q: torch.Tensor, mins: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """The fixed float32 formula: ``(scale * q) + min`` as two separately rounded operations."""
+    prod = torch.mul(scales[:, None], q)
+    return torch.add(prod, mins[:, None])
+
+
+def _candidate(t32: torch.Tensor, bits: int, axis: int | None):
+    rows = t32.reshape(1, -1) if axis is None else t32.reshape(t32.shape[0], -1)
+    mins, scales = _ranges(rows, bits)
+    q = _codes(rows, mins, scales, bits)
+    w_hat = _reconstruct(q, mins, scales)
+    err = (w_hat - rows).abs().mean() if rows.numel() else torch.zeros(())
+    return q, mins, scales, w_hat.reshape(t32.shape), float(err)
+
+
+def _select(t: torch.Tensor, bits: int, per_channel: bool | None):
+    _check_bits(bits)
+    t32 = t.detach().to(torch.float32)
+    if t32.numel() and not bool(torch.isfinite(t32).all()):
+        raise ModelError("cannot quantize a tensor with NaN or infinite values")
+    can_channel = t32.dim() >= 2 and t32.shape[0] > 0
+    if per_channel and not can_channel:
+        raise ValueError("per-channel quantization needs a tensor with >= 2 dims and >= 1 channel")
+    if t32.numel() == 0:
+        per_channel = False
+    if per_channel is False or not can_channel:
+        return None, _candidate(t32, bits, None)
+    channel = _candidate(t32, bits, 0)
+    if per_channel:
+        return 0, channel
+    tensor = _candidate(t32, bits, None)
+    return (0, channel) if channel[4] < tensor[4] else (None, tensor)
+
+
+def quantize(t: torch.Tensor, bits: int, *, per_channel: bool | None = None) -> QuantizedTensor:
+    """Quantize ``t`` to ``bits`` bits (1..16).
+
+    ``per_channel``: ``True`` forces one range per output channel (axis 0), ``False`` one range for
+    the whole tensor, ``None`` (default) picks the candidate with the smaller mean absolute error
+    (see the module docstring). Raises :class:`~nervkit.errors.ModelError` for non-finite values.
+    """
+    axis, (q, mins, scales, _, _) = _select(t, bits, per_channel)
+    return QuantizedTensor(
+        shape=tuple(int(s) for s in t.shape),
+        bits=int(bits),
+        axis=axis,
+        q=q.reshape(t.shape).to(torch.int32).cpu().numpy().astype(code_dtype(bits)),
+        mins=mins.cpu().numpy().astype(np.float32),
+        scales=scales.cpu().numpy().astype(np.float32),
+    )
+
+
+def dequantize(qt: QuantizedTensor) -> torch.Tensor:
+    """Reconstruct a float32 tensor: ``scale * q + min`` in float32 numpy (bit-reproducible)."""
+    n_rows = 1 if qt.axis is None else (qt.shape[0] if qt.shape else 1)
+    q = np.asarray(qt.q).reshape(n_rows, -1).astype(np.float32)
+    mins = np.asarray(qt.mins, dtype=np.float32).reshape(n_rows, 1)
+    scales = np.asarray(qt.scales, dtype=np.float32).reshape(n_rows, 1)
+    prod = np.multiply(scales, q, dtype=np.float32)
+    w_hat = np.add(prod, mins, dtype=np.float32)
+    return torch.from_numpy(w_hat.reshape(qt.shape).copy())
+
+
+class _StraightThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t: torch.Tensor, w_hat: torch.Tensor) -> torch.Tensor:  # noqa: D401
+        return w_hat
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, None
+
+
+def fake_quantize(t: torch.Tensor, bits: int, *, per_channel: bool | None = None) -> torch.Tensor:
+    """Straight-through fake quantization for quantization-aware training.
+
+    Forward: the values of ``dequantize(quantize(t, bits, per_channel=...))`` (same rule, same
+    candidate choice, same float32 formula), in ``t``'s dtype and device. Backward: identity.
+    """
+    _, (_, _, _, w_hat, _) = _select(t, bits, per_channel)
+    return _StraightThrough.apply(t, w_hat.to(t.dtype))
