@@ -4,6 +4,7 @@ See README.md for the quick start; the Python API mirrors the ``nervkit`` CLI.
 """
 
 from .api import DataOptions, FittedRun, decode, evaluate, fit, info, load, sample_video
+from .compression import compress, decompress, inspect
 from .errors import NervkitError
 from .models import VideoGeometry, create_model, get_method, list_methods
 from .train import TrainConfig
@@ -14,12 +15,15 @@ __all__ = [
     "NervkitError",
     "TrainConfig",
     "VideoGeometry",
+    "compress",
     "create_model",
     "decode",
+    "decompress",
     "evaluate",
     "fit",
     "get_method",
     "info",
+    "inspect",
     "list_methods",
     "load",
     "sample_video",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import api
+from .. import api, compression
 from ..errors import ConfigError
 from ..io.atomic import write_json_atomic
 from ..models import get_method, list_methods
@@ -181,3 +181,44 @@ def cmd_models(args: argparse.Namespace) -> int:
             _out(f"  paper:   {spec.paper}")
     return 0
 
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    report = compression.compress(args.run, args.out, bits=args.bits, embed_bits=args.embed_bits,
+                                  evaluate=not args.no_eval)
+    if args.json:
+        _out(json.dumps(report, indent=2))
+        return 0
+    _out(f"wrote {report['file']}: {report['bytes']:,} bytes, {report['bpp']:.4f} bpp "
+         f"({report['frames']} frames {report['size'][0]}x{report['size'][1]}, {args.bits}-bit weights)")
+    if "psnr" in report:
+        _out(f"decoded: PSNR {report['psnr']:.2f} dB  MS-SSIM {report['ms_ssim']:.4f}")
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    out = compression.decompress(args.file, args.out, frames=args.frames, lossless=args.lossless, crf=args.crf)
+    _out(f"wrote {out}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    data = compression.inspect(args.file)
+    if args.json:
+        _out(json.dumps(data, indent=2))
+        return 0
+    q = data["quantization"] or {}
+    lines = [
+        f"file:    {data['file']}  ({data['bytes']:,} bytes, {data['bpp']:.4f} bpp)",
+        f"format:  nervkit .nerv version {data['format_version']}",
+        f"method:  {data['method']}  ({q.get('bits')}-bit weights, {q.get('embed_bits')}-bit embeddings)",
+        f"video:   {data['frames']} frames {data['size'][0]}x{data['size'][1]} at {data['fps']} fps",
+        "config:  " + ", ".join(f"{k}={_fmt(v)}" for k, v in data["config"].items()),
+        f"{'section':<28}{'values':>12}{'bytes':>12}{'bits/value':>12}",
+    ]
+    for s in data["sections"]:
+        bpv = f"{s['bits_per_value']:.3f}" if s["values"] else "-"
+        lines.append(f"{s['name']:<28}{s['values']:>12,}{s['bytes']:>12,}{bpv:>12}")
+    lines.append(f"{'container overhead':<28}{'':>12}{data['container_overhead_bytes']:>12,}")
+    _out("\n".join(lines))
+    return 0

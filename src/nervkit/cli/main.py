@@ -98,6 +98,34 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     ev.add_argument("-o", "--out", help="also write the JSON report to this file")
     ev.set_defaults(handler=commands.cmd_eval)
 
+    # compress / decompress / inspect --------------------------------------------------------------
+    comp = sub.add_parser("compress", help="quantize + entropy-code a run into a .nerv file",
+                          formatter_class=HelpFormatter,
+                          description="Write a self-contained .nerv file; print its size, bpp and decoded quality.")
+    comp.add_argument("run", help="run folder written by nervkit fit")
+    comp.add_argument("-o", "--out", required=True, help="output .nerv file")
+    comp.add_argument("--bits", type=int, default=8, help="bits per weight [default: 8]")
+    comp.add_argument("--embed-bits", type=int, default=6, help="bits per per-frame embedding value [default: 6]")
+    comp.add_argument("--no-eval", action="store_true", help="do not decode and measure the quality")
+    comp.add_argument("--json", action="store_true", help="print JSON")
+    comp.set_defaults(handler=commands.cmd_compress)
+
+    dcp = sub.add_parser("decompress", help="decode a .nerv file to a video or PNG frames",
+                         formatter_class=HelpFormatter, description="Decode a .nerv file (no run folder needed).")
+    dcp.add_argument("file", help=".nerv file")
+    dcp.add_argument("-o", "--out", required=True,
+                     help="output: .mp4/.mkv video, or a folder (ending in /) of PNG frames")
+    dcp.add_argument("--frames", help="frame range A:B, or a single frame N")
+    dcp.add_argument("--lossless", action="store_true", help="lossless: FFV1 in .mkv, or PNG frames")
+    dcp.add_argument("--crf", type=int, default=12, help="H.264 quality for lossy .mp4 [default: 12]")
+    dcp.set_defaults(handler=commands.cmd_decompress)
+
+    ins = sub.add_parser("inspect", help="format, method, video and byte breakdown of a .nerv file",
+                         formatter_class=HelpFormatter)
+    ins.add_argument("file")
+    ins.add_argument("--json", action="store_true", help="print JSON")
+    ins.set_defaults(handler=commands.cmd_inspect)
+
     # info --------------------------------------------------------------------------------------------
     inf = sub.add_parser("info", help="model, parameters, frames, size and history of a run",
                          formatter_class=HelpFormatter)
