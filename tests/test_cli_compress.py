@@ -131,3 +131,21 @@ def test_other_bad_inputs(compressed, tmp_path):
     fails("compress", run, "-o", tmp_path / "x.nerv", "--bits", "0", absent=tmp_path / "x.nerv")
     fails("compress", tmp_path / "norun", "-o", tmp_path / "x.nerv", absent=tmp_path / "x.nerv")
     fails("compress", run, "-o", tmp_path, words=("folder",))
+
+
+def test_pruning_with_finetuning_and_qat(compressed, tmp_path):
+    _, run, nerv, plain = compressed
+    pruned = json.loads(ok("compress", run, "-o", tmp_path / "p.nerv", "--prune", "0.5", "--finetune-epochs",
+                           1, "--qat-epochs", 1, "--quiet", "--json"))
+    assert pruned["bytes"] < 0.75 * plain["bytes"]
+    assert abs(pruned["sparsity"] - 0.5) < 0.02
+    data = json.loads(ok("inspect", tmp_path / "p.nerv", "--json"))
+    assert any(s["kind"] == "sparse" for s in data["sections"])
+    # the decoded network really has the zeros
+    from nervkit.compress.model_codec import read_nerv
+
+    model = read_nerv(tmp_path / "p.nerv").build_model()
+    assert (model.stem[0].weight == 0).float().mean() > 0.3
+    fails("compress", run, "-o", tmp_path / "x.nerv", "--prune", "1.5", words=("--prune",),
+          absent=tmp_path / "x.nerv")
+    fails("compress", run, "-o", tmp_path / "x.nerv", "--finetune-epochs", "2", absent=tmp_path / "x.nerv")

@@ -15,27 +15,49 @@ from typing import Any
 import torch
 
 from .api import DataOptions, FittedRun, _load_store, _write_frames, load
-from .compress.model_codec import read_nerv, write_nerv
+from .compress.model_codec import SPARSE_THRESHOLD, read_nerv, write_nerv
+from .compress.prune import apply_masks, magnitude_masks, sparsity
+from .compress.qat import quantization_aware
+from .data import FrameStore
 from .errors import ConfigError
 from .io import FrameRange
-from .metrics import QualityReport
+from .models.config import replace_config
 from .runs import RunDir
-from .train import evaluate_model
+from .train import TrainConfig, Trainer, evaluate_model, resolve_device
 
 
 def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, bits: int = 8,
-             embed_bits: int = 6, evaluate: bool = True) -> dict[str, Any]:
-    """Quantize + entropy-code a fitted run into ``output``; report size, bpp and decoded quality.
+             embed_bits: int = 6, prune: float = 0.0, finetune_epochs: int = 0, qat_epochs: int = 0,
+             evaluate: bool = True, progress: bool = False) -> dict[str, Any]:
+    """Prune (optional) → fine-tune → quantization-aware fine-tune (optional) → quantize +
+    entropy-code a fitted run into ``output``; report size, bpp and decoded quality.
 
-    bpp = file bytes × 8 / (frames × H × W) of the written file. The quality is measured on the model
-    rebuilt *from the file* against the run's source frames, so it equals what
-    ``decompress`` + ``eval`` measure.
+    ``prune`` is the fraction of prunable weights *removed* (global magnitude pruning), followed by
+    ``finetune_epochs`` of training with the masks fixed; ``qat_epochs`` trains through the file's
+    quantizer (straight-through estimator). bpp = file bytes × 8 / (frames × H × W) of the written
+    file. The quality is measured on the model rebuilt *from the file* against the run's source
+    frames, so it equals what ``decompress`` + ``eval`` measure. The run folder is not modified.
     """
     if not 1 <= bits <= 16 or not 1 <= embed_bits <= 16:
         raise ConfigError(f"--bits and --embed-bits must be in 1..16, got {bits} and {embed_bits}")
+    if finetune_epochs < 0 or qat_epochs < 0:
+        raise ConfigError("--finetune-epochs and --qat-epochs must be >= 0")
+    if finetune_epochs and not prune:
+        raise ConfigError("--finetune-epochs fine-tunes after pruning: give --prune too (or use --qat-epochs)")
     if Path(output).is_dir():
         raise ConfigError(f"-o {output} is a folder; give a file name such as video.nerv")
     fitted = load(run_dir)
+    masks = magnitude_masks(fitted.model, prune) if prune else {}
+    store = None
+    if masks:
+        apply_masks(fitted.model, masks)
+        if finetune_epochs:
+            store = _source_frames(fitted)
+            _finetune(fitted, store, finetune_epochs, masks, progress)
+    if qat_epochs:
+        store = store or _source_frames(fitted)
+        with quantization_aware(fitted.model, bits=bits, embed_bits=embed_bits, sparse_threshold=SPARSE_THRESHOLD):
+            _finetune(fitted, store, qat_epochs, masks, progress)
     video = {"fps": fitted.fps, "source": fitted.meta.get("data", {}).get("source"),
              "source_size": fitted.meta.get("source_size")}
     size = write_nerv(output, fitted.model, bits=bits, embed_bits=embed_bits, video=video)
@@ -49,18 +71,33 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
         "bits": bits,
         "embed_bits": embed_bits,
     }
+    report.update({"prune": prune, "sparsity": sparsity(fitted.model), "finetune_epochs": finetune_epochs,
+                   "qat_epochs": qat_epochs})
     if evaluate:
         decoded = read_nerv(output).build_model()
-        quality = _quality(decoded, fitted)
+        quality = evaluate_model(decoded, store or _source_frames(fitted))
         report.update({"psnr": quality.psnr, "psnr_global": quality.psnr_global, "ssim": quality.ssim,
                        "ms_ssim": quality.ms_ssim})
     return report
 
 
-def _quality(model: torch.nn.Module, fitted: FittedRun) -> QualityReport:
+def _source_frames(fitted: FittedRun) -> FrameStore:
     data = DataOptions.from_dict(fitted.meta["data"])
-    store = _load_store(data, RunDir.at(fitted.run_dir.path), None)
-    return evaluate_model(model, store)
+    return _load_store(data, RunDir.at(fitted.run_dir.path), None)
+
+
+def _finetune(fitted: FittedRun, store: FrameStore, epochs: int, masks: dict[str, torch.Tensor],
+              progress: bool) -> None:
+    """Continue training the run's model in memory: its own recipe, ``epochs`` epochs, no warm-up,
+    pruned weights held at zero after every step."""
+    cfg = replace_config(TrainConfig(), **{**fitted.meta["train"], "epochs": epochs, "warmup": 0.0,
+                                            "eval_every": epochs})
+    model = fitted.model
+    device = resolve_device(cfg.device)
+    trainer = Trainer(model, store, cfg, device=device, progress=progress,
+                      after_step=(lambda: apply_masks(model, masks)) if masks else None)
+    trainer.fit()
+    model.cpu().eval()
 
 
 def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, frames: str | None = None,

@@ -185,12 +185,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_compress(args: argparse.Namespace) -> int:
     report = compression.compress(args.run, args.out, bits=args.bits, embed_bits=args.embed_bits,
-                                  evaluate=not args.no_eval)
+                                  prune=args.prune, finetune_epochs=args.finetune_epochs,
+                                  qat_epochs=args.qat_epochs, evaluate=not args.no_eval, progress=not args.quiet)
     if args.json:
         _out(json.dumps(report, indent=2))
         return 0
     _out(f"wrote {report['file']}: {report['bytes']:,} bytes, {report['bpp']:.4f} bpp "
-         f"({report['frames']} frames {report['size'][0]}x{report['size'][1]}, {args.bits}-bit weights)")
+         f"({report['frames']} frames {report['size'][0]}x{report['size'][1]}, {args.bits}-bit weights"
+         + (f", {100 * report['sparsity']:.0f} % pruned" if report["prune"] else "") + ")")
     if "psnr" in report:
         _out(f"decoded: PSNR {report['psnr']:.2f} dB  MS-SSIM {report['ms_ssim']:.4f}")
     return 0

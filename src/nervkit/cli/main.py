@@ -106,6 +106,13 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     comp.add_argument("-o", "--out", required=True, help="output .nerv file")
     comp.add_argument("--bits", type=int, default=8, help="bits per weight [default: 8]")
     comp.add_argument("--embed-bits", type=int, default=6, help="bits per per-frame embedding value [default: 6]")
+    comp.add_argument("--prune", type=float, default=0.0,
+                      help="fraction of weights REMOVED by global magnitude pruning, e.g. 0.2 [default: 0]")
+    comp.add_argument("--finetune-epochs", type=int, default=0,
+                      help="epochs of fine-tuning after pruning (masks fixed) [default: 0]")
+    comp.add_argument("--qat-epochs", type=int, default=0,
+                      help="epochs of quantization-aware fine-tuning (straight-through) [default: 0]")
+    comp.add_argument("--quiet", action="store_true", help="no progress bar while fine-tuning")
     comp.add_argument("--no-eval", action="store_true", help="do not decode and measure the quality")
     comp.add_argument("--json", action="store_true", help="print JSON")
     comp.set_defaults(handler=commands.cmd_compress)

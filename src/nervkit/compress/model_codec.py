@@ -7,7 +7,8 @@ The file holds everything needed to decode, and nothing else (no encoder, no opt
   of stored tensors — enough to rebuild the module with :func:`~nervkit.models.rebuild_model`;
 * then one section per stored tensor, kind ``tensor`` (quantized + entropy-coded, see
   :mod:`.tensor_codec`) named ``group/tensor``; weights use ``bits``, per-frame side information
-  (embeddings) ``embed_bits``; non-float buffers go raw (kind ``raw``).
+  (embeddings) ``embed_bits``; pruned weight tensors (kind ``sparse``) as a coded keep-mask plus their
+  quantized non-zeros (:mod:`.sparse_codec`); non-float buffers go raw (kind ``raw``).
 
 Decoding dequantizes with a fixed float32 formula, so the same file gives bit-identical weights —
 and, on the same device type, bit-identical frames — every time.
@@ -29,9 +30,12 @@ from ..models import Representation, VideoGeometry, rebuild_model
 from ..models.config import config_to_dict
 from .container import Section, read_container, unpack, write_container
 from .quantize import dequantize, quantize
+from .sparse_codec import decode_sparse, encode_sparse
 from .tensor_codec import decode_quantized, encode_quantized
 
 FORMAT_NAME = "nervkit"
+#: a weight tensor with at least this share of exact zeros (pruned) is coded as mask + non-zeros
+SPARSE_THRESHOLD = 0.02
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,10 @@ def encode_model(model: Representation, *, bits: int = 8, embed_bits: int = 6,
         depth = embed_bits if group.kind == "per_frame" else bits
         for name, tensor in group.tensors.items():
             t = tensor.detach().cpu()
-            if t.is_floating_point():
+            if t.is_floating_point() and t.ndim >= 2 and float((t == 0).float().mean()) >= SPARSE_THRESHOLD:
+                payload = encode_sparse(t, depth)
+                kind = "sparse"
+            elif t.is_floating_point():
                 payload = encode_quantized(quantize(t.float(), depth))
                 kind = "tensor"
             else:
@@ -140,6 +147,8 @@ def _parse(sections: list[Section], file_bytes: int) -> NervFile:
             raise BitstreamError(f"section {index} ({section.name}) does not match the header")
         if section.kind == "tensor":
             tensors[section.name] = dequantize(decode_quantized(section.payload))
+        elif section.kind == "sparse":
+            tensors[section.name] = decode_sparse(section.payload)
         elif section.kind == "raw":
             tensors[section.name] = _decode_raw(section.payload)
         else:

@@ -87,6 +87,8 @@ class Representation(nn.Module):
 
     method: ClassVar[str] = ""
     batch_kind: ClassVar[str] = "frames"
+    #: parameter-name prefixes that pruning leaves alone (e.g. the output head)
+    prune_exclude: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: MethodConfig, geometry: VideoGeometry) -> None:
         super().__init__()

@@ -142,6 +142,8 @@ def stage_widths(cfg: NeRVConfig) -> list[int]:
 class NeRV(Representation):
     """Frame index → frame (see module docstring)."""
 
+    prune_exclude = ("head",)  # the official pruning covers the MLP and the stage convs, not the head
+
     def __init__(self, config: NeRVConfig, geometry: VideoGeometry) -> None:
         super().__init__(config, geometry)
         c = config

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class Trainer:
         checkpoint_path: str | Path | None = None,
         dist: DistContext | None = None,
         progress: bool = True,
+        after_step: Callable[[], None] | None = None,
     ) -> None:
         config.validate()
         self.config = config
@@ -97,6 +99,7 @@ class Trainer:
         self.state = TrainState()
         self.progress = progress and self.dist.is_main
         self._stop_signal: int | None = None
+        self.after_step = after_step  # e.g. re-apply pruning masks after every optimizer step
         self._last_save = time.monotonic()
 
     # -- checkpoints ---------------------------------------------------------------------------------
@@ -159,6 +162,8 @@ class Trainer:
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
+        if self.after_step is not None:
+            self.after_step()
         with torch.no_grad():
             mse = (pred.detach().clamp(0, 1) - target).square().flatten(1).mean(1)
             psnr = (-10.0 * torch.log10(mse.clamp_min(1e-10))).mean().item()
