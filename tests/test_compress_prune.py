@@ -93,3 +93,29 @@ def test_qat_beats_post_training_quantization_at_the_same_training_cost() -> Non
     ptq, with_qat = _psnr_after(plain, store, 3), _psnr_after(qat, store, 3)
     assert float_psnr > 25.0
     assert with_qat > ptq + 0.5, (float_psnr, ptq, with_qat)
+
+
+def test_mutated_sparse_payloads_raise_only_nervkit_errors() -> None:
+    import random
+
+    from nervkit.errors import NervkitError
+
+    torch.manual_seed(2)
+    w = torch.randn(16, 8, 3, 3)
+    w[w.abs() < 0.8] = 0
+    payload = encode_sparse(w, 6)
+    rng = random.Random(7)
+    for _ in range(3000):
+        data = bytearray(payload)
+        for _ in range(rng.randint(1, 4)):
+            op = rng.random()
+            if op < 0.5 and data:
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+            elif op < 0.75 and data:
+                del data[rng.randrange(len(data)):]
+            else:
+                data.insert(rng.randrange(len(data) + 1), rng.randrange(256))
+        try:
+            decode_sparse(bytes(data))
+        except NervkitError:
+            pass

@@ -18,16 +18,14 @@ import torch
 from ..errors import BitstreamError
 from .entropy import decode_symbols, encode_symbols
 from .quantize import dequantize, quantize
-from .tensor_codec import MAX_ELEMENTS, MAX_NDIM, decode_quantized, encode_quantized
+from .tensor_codec import decode_quantized, encode_quantized, encode_shape, read_shape
 from .varint import encode_uvarint, read_uvarint
 
 
 def encode_sparse(t: torch.Tensor, bits: int) -> bytes:
     flat = t.detach().float().reshape(-1)
     keep = flat != 0
-    out = bytearray(encode_uvarint(t.ndim))
-    for d in t.shape:
-        out += encode_uvarint(int(d))
+    out = bytearray(encode_shape(tuple(t.shape)))
     mask = encode_symbols(keep.numpy().astype(np.uint8), 2)
     out += encode_uvarint(len(mask)) + mask
     out += encode_quantized(quantize(flat[keep], bits, per_channel=False))
@@ -36,16 +34,7 @@ def encode_sparse(t: torch.Tensor, bits: int) -> bytes:
 
 def decode_sparse(data: bytes) -> torch.Tensor:
     data = bytes(data)
-    ndim, pos = read_uvarint(data, 0, what="sparse tensor rank")
-    if ndim > MAX_NDIM:
-        raise BitstreamError(f"tensor rank {ndim} exceeds {MAX_NDIM}")
-    shape, numel = [], 1
-    for _ in range(ndim):
-        d, pos = read_uvarint(data, pos, what="sparse tensor dim")
-        numel *= d
-        if numel > MAX_ELEMENTS:
-            raise BitstreamError(f"tensor has more than {MAX_ELEMENTS} elements")
-        shape.append(d)
+    shape, numel, pos = read_shape(data, 0)
     mask_len, pos = read_uvarint(data, pos, what="mask length")
     if pos + mask_len > len(data):
         raise BitstreamError("truncated sparsity mask")

@@ -27,14 +27,35 @@ MAX_NDIM = 8
 MAX_ELEMENTS = 1 << 28  # 268M values: far above any NeRV-family model, bounds decoder memory
 
 
+def encode_shape(shape: tuple[int, ...] | list[int]) -> bytes:
+    """``ndim`` then each dim, as varints."""
+    if len(shape) > MAX_NDIM:
+        raise ValueError(f"at most {MAX_NDIM} dims are supported")
+    out = bytearray(encode_uvarint(len(shape)))
+    for d in shape:
+        out += encode_uvarint(int(d))
+    return bytes(out)
+
+
+def read_shape(data: bytes, pos: int) -> tuple[list[int], int, int]:
+    """Parse :func:`encode_shape` at ``pos``: (shape, element count, next offset); bounded."""
+    ndim, pos = read_uvarint(data, pos, what="tensor rank")
+    if ndim > MAX_NDIM:
+        raise BitstreamError(f"tensor rank {ndim} exceeds {MAX_NDIM}")
+    shape, numel = [], 1
+    for _ in range(ndim):
+        d, pos = read_uvarint(data, pos, what="tensor dim")
+        numel *= d
+        if numel > MAX_ELEMENTS:
+            raise BitstreamError(f"tensor has more than {MAX_ELEMENTS} elements")
+        shape.append(d)
+    return shape, numel, pos
+
+
 def encode_quantized(qt: QuantizedTensor) -> bytes:
     """Serialize ``qt``: header, float32 ranges, then the entropy-coded codes."""
-    if len(qt.shape) > MAX_NDIM:
-        raise ValueError(f"at most {MAX_NDIM} dims are supported")
     out = bytearray([qt.bits, 0 if qt.axis is None else 1])
-    out += encode_uvarint(len(qt.shape))
-    for d in qt.shape:
-        out += encode_uvarint(int(d))
+    out += encode_shape(qt.shape)
     out += np.asarray(qt.mins, dtype="<f4").tobytes() + np.asarray(qt.scales, dtype="<f4").tobytes()
     out += encode_symbols(np.asarray(qt.q).reshape(-1), 1 << qt.bits)
     return bytes(out)
@@ -50,17 +71,8 @@ def decode_quantized(data: bytes) -> QuantizedTensor:
         raise BitstreamError(f"invalid bit depth {bits}")
     if axis_flag > 1:
         raise BitstreamError(f"invalid quantization axis flag {axis_flag}")
-    ndim, pos = read_uvarint(data, 2, what="tensor rank")
-    if ndim > MAX_NDIM:
-        raise BitstreamError(f"tensor rank {ndim} exceeds {MAX_NDIM}")
-    shape = []
-    numel = 1
-    for _ in range(ndim):
-        d, pos = read_uvarint(data, pos, what="tensor dim")
-        numel *= d
-        if numel > MAX_ELEMENTS:
-            raise BitstreamError(f"tensor has more than {MAX_ELEMENTS} elements")
-        shape.append(d)
+    shape, numel, pos = read_shape(data, 2)
+    ndim = len(shape)
     if axis_flag and (ndim < 2 or shape[0] == 0):
         raise BitstreamError("per-channel ranges need a tensor with >= 2 dims and >= 1 channel")
     n_ranges = shape[0] if axis_flag else 1
@@ -70,6 +82,12 @@ def decode_quantized(data: bytes) -> QuantizedTensor:
     mins = np.frombuffer(data, dtype="<f4", count=n_ranges, offset=pos).astype(np.float32)
     scales_at = pos + 4 * n_ranges
     scales = np.frombuffer(data, dtype="<f4", count=n_ranges, offset=scales_at).astype(np.float32)
+    with np.errstate(all="ignore"):  # corrupt ranges may hold NaN/inf bit patterns: checked right here
+        top = mins.astype(np.float64) + scales.astype(np.float64) * ((1 << bits) - 1)
+        finite = (np.isfinite(mins).all() and np.isfinite(scales).all() and np.isfinite(top).all()
+                  and (np.abs(top) < np.finfo(np.float32).max).all() and (scales >= 0).all())
+    if not finite:
+        raise BitstreamError("tensor quantization ranges are not finite")
     symbols = decode_symbols(data[ranges_end:], numel, 1 << bits)
     q = symbols.astype(code_dtype(bits), copy=False).reshape(shape)
     return QuantizedTensor(tuple(shape), int(bits), 0 if axis_flag else None, q, mins, scales)
