@@ -33,7 +33,6 @@ from .models.config import config_to_dict
 from .models.sizing import parse_param_count
 from .runs import RunDir
 from .train import TrainConfig, Trainer, evaluate_model, init_distributed, resolve_device, shutdown_distributed
-from .train.config import TrainConfig as _TrainConfig
 
 
 def sample_video() -> Path:
@@ -114,7 +113,7 @@ def _as_size(size: str | tuple[int, int] | list[int] | None) -> tuple[int, int] 
 def _train_config(train: TrainConfig | None, overrides: dict[str, Any]) -> TrainConfig:
     from .models.config import replace_config
 
-    config = replace_config(train or _TrainConfig(), **overrides) if overrides else (train or _TrainConfig())
+    config = replace_config(train or TrainConfig(), **overrides) if overrides else (train or TrainConfig())
     config.validate()
     return config
 
@@ -273,7 +272,7 @@ def _train(run: RunDir, net: Representation, store: FrameStore, train_cfg: Train
         net = net.cpu().eval()
         fitted = FittedRun(run, net, meta, final.history, final.evals, report)
         if write_video:
-            _write_frames(fitted, run.decoded_video, lossless=False)
+            write_decoded(net, run.decoded_video, fps=fitted.fps, lossless=False)
         meta = {**meta, "status": "complete", "train_seconds": final.elapsed, "psnr": report.psnr,
                 "ms_ssim": report.ms_ssim}
         write_json_atomic(run.run_file, meta)
@@ -293,11 +292,13 @@ def load(run_dir: str | os.PathLike[str], device: str = "cpu") -> FittedRun:
     return FittedRun(run, model, meta, list(state.get("history", [])), list(state.get("evals", [])))
 
 
-def _write_frames(fitted: FittedRun, output: str | os.PathLike[str], *, lossless: bool,
-                  indices: list[int] | None = None, crf: int = 12) -> Path:
-    with VideoWriter(output, fps=fitted.fps, lossless=lossless, crf=crf) as writer:
-        for batch in fitted.iter_decoded(indices):
-            writer.write(batch)
+def write_decoded(model: Representation, output: str | os.PathLike[str], *, fps: float, lossless: bool,
+                  indices: list[int] | None = None, crf: int = 12, batch_size: int = 8) -> Path:
+    """Decode ``indices`` (default: all frames) of ``model`` in batches into a video file or PNG folder."""
+    idx = list(range(model.geometry.num_frames)) if indices is None else list(indices)
+    with VideoWriter(output, fps=fps, lossless=lossless, crf=crf) as writer:
+        for start in range(0, len(idx), batch_size):
+            writer.write(model.decode_frames(idx[start : start + batch_size]))
     return Path(output)
 
 
@@ -314,7 +315,7 @@ def decode(
     fitted = load(run_dir, device)
     n = fitted.model.geometry.num_frames
     indices = list(FrameRange.parse(frames).resolve(n)) if frames else None
-    return _write_frames(fitted, output, lossless=lossless, indices=indices, crf=crf)
+    return write_decoded(fitted.model, output, fps=fitted.fps, lossless=lossless, indices=indices, crf=crf)
 
 
 def evaluate(reference: str | os.PathLike[str], distorted: str | os.PathLike[str], **kwargs: Any) -> QualityReport:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .api import DataOptions, FittedRun, _load_store, _write_frames, load
+from .api import DataOptions, FittedRun, _load_store, load, write_decoded
 from .compress.model_codec import SPARSE_THRESHOLD, read_nerv, write_nerv
 from .compress.prune import apply_masks, magnitude_masks, sparsity
 from .compress.qat import quantization_aware
@@ -105,10 +105,9 @@ def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, 
     """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video or PNGs."""
     nerv = read_nerv(path)
     model = nerv.build_model()
-    fitted = FittedRun(RunDir.at(Path(path).parent), model, {"fps": nerv.header.get("video", {}).get("fps", 25.0)})
-    n = model.geometry.num_frames
-    indices = list(FrameRange.parse(frames).resolve(n)) if frames else None
-    return _write_frames(fitted, output, lossless=lossless, indices=indices, crf=crf)
+    fps = float(nerv.header.get("video", {}).get("fps") or 25.0)
+    indices = list(FrameRange.parse(frames).resolve(model.geometry.num_frames)) if frames else None
+    return write_decoded(model, output, fps=fps, lossless=lossless, indices=indices, crf=crf)
 
 
 def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
