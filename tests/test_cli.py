@@ -250,12 +250,20 @@ def test_resume_with_a_conflicting_epochs_value_is_a_one_line_error(fitted):
 
 
 # 7. models and help -------------------------------------------------------------------------------------
-def test_models_lists_nerv_and_its_presets():
+def test_models_lists_every_method_and_its_presets():
     out = ok("models")
-    assert out.startswith("nerv: ")
-    presets = next(line for line in out.splitlines() if "presets:" in line)
-    for name in ("S", "M", "L"):
-        assert name in presets.split(":", 1)[1].replace(",", " ").split()
+    sections = {}  # method -> its indented lines
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            name = line.split(":", 1)[0]
+            sections[name] = []
+        else:
+            sections[name].append(line.strip())
+    assert list(sections) == ["hnerv", "nerv"]
+    for method, names in (("nerv", ("S", "M", "L")), ("hnerv", ("640x1280-1.5M", "960x1920-3M"))):
+        presets = next(line for line in sections[method] if line.startswith("presets:"))
+        for name in names:
+            assert name in presets.split(":", 1)[1].replace(",", " ").split()
 
 
 def test_fit_help_shows_architecture_and_training_options():

@@ -144,7 +144,7 @@ def test_worked_example_in_docs_bitstream_md() -> None:
         "0777656967687473" "0177" "0a00000000000000" "000002060101" "53006014" "b453032c"
         "00" "02000000" "1f8431a8"
     )
-    qt = quantize(torch.tensor([[0.0, 0.5, 1.0], [2.0, 2.0, 2.0]]), 2)
+    qt = quantize(torch.tensor([[0.0, 0.5, 1.0], [2.0, 2.0, 2.0]]), 2, per_channel=True)
     assert encode_quantized(qt).hex() == (
         "0201020203" "0000000000000040" "abaaaa3e00000000" "00000304000101" "b2aa2a07"
     )

@@ -110,9 +110,17 @@ def _as_size(size: str | tuple[int, int] | list[int] | None) -> tuple[int, int] 
     return h, w
 
 
-def _train_config(train: TrainConfig | None, overrides: dict[str, Any]) -> TrainConfig:
+def _train_config(train: TrainConfig | None, overrides: dict[str, Any],
+                  method_defaults: dict[str, Any] | None = None) -> TrainConfig:
+    """``train`` (or the defaults: TrainConfig's, then the method's own recipe) with ``overrides``.
+
+    ``method_defaults`` (``register_method(train_defaults=…)``) only fill in for an implicit
+    TrainConfig: an explicit ``train`` object and every override win over them.
+    """
     from .models.config import replace_config
 
+    if train is None and method_defaults:
+        overrides = {**method_defaults, **overrides}
     config = replace_config(train or TrainConfig(), **overrides) if overrides else (train or TrainConfig())
     config.validate()
     return config
@@ -139,7 +147,9 @@ def fit(
 ) -> FittedRun:
     """Fit a representation to ``video`` and write the run folder ``out`` (see :mod:`nervkit.runs`).
 
-    ``train_overrides`` are :class:`~nervkit.train.TrainConfig` fields (``epochs=…, lr=…, loss=…``).
+    ``train_overrides`` are :class:`~nervkit.train.TrainConfig` fields (``epochs=…, lr=…, loss=…``);
+    without ``train`` the method's own recipe (e.g. HNeRV: L2 loss, lr 1e-3, batch 2) fills in the
+    fields not given.
     With ``resume=True`` the run in ``out`` continues from its checkpoint with its stored settings.
     """
     run = RunDir.at(out)
@@ -156,7 +166,7 @@ def fit(
             raise ConfigError(f"{run.path} already holds a run; use --resume to continue it or choose another -o")
         raise ConfigError(f"output folder {run.path} exists and is not empty")
     spec = get_method(model)
-    train_cfg = _train_config(train, train_overrides)
+    train_cfg = _train_config(train, train_overrides, spec.train_defaults)
     size_hw, raw_hw = _as_size(size), _as_size(raw_size)
     if Path(video).suffix.lower() == ".yuv" and raw_hw is None and size_hw is not None:
         size_hw, raw_hw = None, size_hw  # a raw .yuv has no header: --size gives its frame size
@@ -298,7 +308,7 @@ def write_decoded(model: Representation, output: str | os.PathLike[str], *, fps:
     idx = list(range(model.geometry.num_frames)) if indices is None else list(indices)
     with VideoWriter(output, fps=fps, lossless=lossless, crf=crf) as writer:
         for start in range(0, len(idx), batch_size):
-            writer.write(model.decode_frames(idx[start : start + batch_size]))
+            writer.write(model.decode_frames(idx[start : start + batch_size]).cpu())
     return Path(output)
 
 

@@ -28,15 +28,18 @@ from .train import TrainConfig, Trainer, evaluate_model, resolve_device
 
 def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, bits: int = 8,
              embed_bits: int = 6, prune: float = 0.0, finetune_epochs: int = 0, qat_epochs: int = 0,
-             evaluate: bool = True, progress: bool = False) -> dict[str, Any]:
+             evaluate: bool = True, progress: bool = False, device: str = "auto") -> dict[str, Any]:
     """Prune (optional) → fine-tune → quantization-aware fine-tune (optional) → quantize +
     entropy-code a fitted run into ``output``; report size, bpp and decoded quality.
 
     ``prune`` is the fraction of prunable weights *removed* (global magnitude pruning), followed by
     ``finetune_epochs`` of training with the masks fixed; ``qat_epochs`` trains through the file's
     quantizer (straight-through estimator). bpp = file bytes × 8 / (frames × H × W) of the written
-    file. The quality is measured on the model rebuilt *from the file* against the run's source
-    frames, so it equals what ``decompress`` + ``eval`` measure. The run folder is not modified.
+    file. Per-frame side information computed from the frames (HNeRV's embeddings) is refreshed
+    from the source frames before writing. The quality is measured on the model rebuilt *from the
+    file* against the run's source frames, so it equals what ``decompress`` + ``eval`` measure on
+    the same kind of device (``device``: where fine-tuning and the quality check run; auto = CUDA
+    when present). The run folder is not modified.
     """
     if not 1 <= bits <= 16 or not 1 <= embed_bits <= 16:
         raise ConfigError(f"--bits and --embed-bits must be in 1..16, got {bits} and {embed_bits}")
@@ -53,11 +56,14 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
         apply_masks(fitted.model, masks)
         if finetune_epochs:
             store = _source_frames(fitted)
-            _finetune(fitted, store, finetune_epochs, masks, progress)
+            _finetune(fitted, store, finetune_epochs, masks, progress, device)
     if qat_epochs:
         store = store or _source_frames(fitted)
         with quantization_aware(fitted.model, bits=bits, embed_bits=embed_bits, sparse_threshold=SPARSE_THRESHOLD):
-            _finetune(fitted, store, qat_epochs, masks, progress)
+            _finetune(fitted, store, qat_epochs, masks, progress, device)
+    if fitted.model.frame_side_info:  # e.g. HNeRV: store embeddings of the encoder as it is now
+        store = store or _source_frames(fitted)
+        fitted.model.refresh_side_info(store)
     video = {"fps": fitted.fps, "source": fitted.meta.get("data", {}).get("source"),
              "source_size": fitted.meta.get("source_size")}
     size = write_nerv(output, fitted.model, bits=bits, embed_bits=embed_bits, video=video)
@@ -74,8 +80,9 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
     report.update({"prune": prune, "sparsity": sparsity(fitted.model), "finetune_epochs": finetune_epochs,
                    "qat_epochs": qat_epochs})
     if evaluate:
-        decoded = read_nerv(output).build_model()
+        decoded = read_nerv(output).build_model().to(resolve_device(device))
         quality = evaluate_model(decoded, store or _source_frames(fitted))
+        report["device"] = str(next(decoded.parameters()).device.type)
         report.update({"psnr": quality.psnr, "psnr_global": quality.psnr_global, "ssim": quality.ssim,
                        "ms_ssim": quality.ms_ssim})
     return report
@@ -87,11 +94,11 @@ def _source_frames(fitted: FittedRun) -> FrameStore:
 
 
 def _finetune(fitted: FittedRun, store: FrameStore, epochs: int, masks: dict[str, torch.Tensor],
-              progress: bool) -> None:
+              progress: bool, device: str) -> None:
     """Continue training the run's model in memory: its own recipe, ``epochs`` epochs, no warm-up,
     pruned weights held at zero after every step."""
     cfg = replace_config(TrainConfig(), **{**fitted.meta["train"], "epochs": epochs, "warmup": 0.0,
-                                            "eval_every": epochs})
+                                            "eval_every": epochs, "device": device})
     model = fitted.model
     device = resolve_device(cfg.device)
     trainer = Trainer(model, store, cfg, device=device, progress=progress,
@@ -101,10 +108,13 @@ def _finetune(fitted: FittedRun, store: FrameStore, epochs: int, masks: dict[str
 
 
 def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, frames: str | None = None,
-               lossless: bool = False, crf: int = 12) -> Path:
-    """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video or PNGs."""
+               lossless: bool = False, crf: int = 12, device: str = "auto") -> Path:
+    """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video or PNGs.
+
+    Decoding is deterministic: the same file on the same kind of device gives bit-identical frames.
+    """
     nerv = read_nerv(path)
-    model = nerv.build_model()
+    model = nerv.build_model().to(resolve_device(device))
     fps = float(nerv.header.get("video", {}).get("fps") or 25.0)
     indices = list(FrameRange.parse(frames).resolve(model.geometry.num_frames)) if frames else None
     return write_decoded(model, output, fps=fps, lossless=lossless, indices=indices, crf=crf)

@@ -122,14 +122,17 @@ def measure_quality(
     ms_ssim: bool = True,
     fps: float = 25.0,
     batch: int = 16,
+    device: str | torch.device = "cpu",
 ) -> QualityPoint:
-    """PSNR/SSIM/MS-SSIM (nervkit.metrics) and optionally VMAF of RGB uint8 frames ``(N, H, W, 3)``."""
+    """PSNR/SSIM/MS-SSIM (nervkit.metrics) and optionally VMAF of RGB uint8 frames ``(N, H, W, 3)``.
+
+    ``device``: where the frames are scored (a GPU makes 720p MS-SSIM cheap)."""
     reference, distorted = as_rgb_frames(reference), as_rgb_frames(distorted)
     _check_pair(reference, distorted)
     acc = QualityAccumulator(ms_ssim=ms_ssim)
     for start in range(0, len(reference), batch):
-        ref = torch.from_numpy(reference[start : start + batch]).permute(0, 3, 1, 2).float().div_(255)
-        dist = torch.from_numpy(distorted[start : start + batch]).permute(0, 3, 1, 2).float().div_(255)
+        ref = torch.from_numpy(reference[start : start + batch]).to(device).permute(0, 3, 1, 2).float().div_(255)
+        dist = torch.from_numpy(distorted[start : start + batch]).to(device).permute(0, 3, 1, 2).float().div_(255)
         acc.update(dist, ref)
     report = acc.result()
     score, note = None, None

@@ -148,6 +148,7 @@ def codec_rd_curve(
     vmaf: bool = True,
     ms_ssim: bool = True,
     meta: dict | None = None,
+    device: str = "cpu",
 ) -> RDResults:
     """Encode/decode ``frames`` at each quality of ``codec`` (default: its ladder) and collect the RD points."""
     from nervkit.bench.codecs import as_rgb_frames, codec_spec, encode_decode
@@ -158,7 +159,7 @@ def codec_rd_curve(
     points = []
     for q in qualities if qualities is not None else spec.ladder:
         coded = encode_decode(rgb, spec, q, fps=fps)
-        quality = measure_quality(rgb, coded.frames, vmaf=vmaf, ms_ssim=ms_ssim, fps=fps)
+        quality = measure_quality(rgb, coded.frames, vmaf=vmaf, ms_ssim=ms_ssim, fps=fps, device=device)
         points.append(
             {
                 "quality": coded.quality,

@@ -12,6 +12,7 @@ from typing import Any
 from .. import api, compression
 from ..errors import ConfigError
 from ..io.atomic import write_json_atomic
+from ..io.size import parse_size
 from ..models import get_method, list_methods
 from ..models.config import config_from_dict
 from ..train.config import TrainConfig
@@ -186,7 +187,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_compress(args: argparse.Namespace) -> int:
     report = compression.compress(args.run, args.out, bits=args.bits, embed_bits=args.embed_bits,
                                   prune=args.prune, finetune_epochs=args.finetune_epochs,
-                                  qat_epochs=args.qat_epochs, evaluate=not args.no_eval, progress=not args.quiet)
+                                  qat_epochs=args.qat_epochs, evaluate=not args.no_eval, progress=not args.quiet,
+                                  device=args.device)
     if args.json:
         _out(json.dumps(report, indent=2))
         return 0
@@ -199,7 +201,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
-    out = compression.decompress(args.file, args.out, frames=args.frames, lossless=args.lossless, crf=args.crf)
+    out = compression.decompress(args.file, args.out, frames=args.frames, lossless=args.lossless, crf=args.crf,
+                                 device=args.device)
     _out(f"wrote {out}")
     return 0
 
@@ -223,4 +226,26 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         lines.append(f"{s['name']:<28}{s['values']:>12,}{s['bytes']:>12,}{bpv:>12}")
     lines.append(f"{'container overhead':<28}{'':>12}{data['container_overhead_bytes']:>12,}")
     _out("\n".join(lines))
+    return 0
+
+
+def cmd_bench_rd(args: argparse.Namespace) -> int:
+    from ..bench.rd import RDConfig, run_rd_benchmark
+
+    config = config_from_dict(RDConfig, collect(args, args.rd_fields))
+    if args.sample and args.video:
+        raise ConfigError("give either a VIDEO or --sample, not both")
+    video = api.sample_video() if args.sample else args.video
+    if video is None:
+        raise ConfigError("no input: give a VIDEO (or --sample for the bundled clip)")
+    size = parse_size(args.size) if args.size else None
+    log = (lambda _msg: None) if args.quiet else (lambda msg: print(f"bench rd: {msg}", file=sys.stderr))
+    summary = run_rd_benchmark(video, args.out, config, size=size, frames=args.frames, progress=not args.quiet,
+                               log=log)
+    out = Path(args.out)
+    _out(f"wrote {out / 'summary.json'}, {out / 'rd.md'}, {out / 'rd.png'} ({len(summary['series'])} series)")
+    for name, row in summary["bd"].items():
+        value = row["bd_rate_psnr"]
+        _out(f"  BD-rate (PSNR) of {name} vs {summary['anchor']}: "
+             + (f"{value:+.1f} %" if value is not None else "n/a (see rd.md)"))
     return 0

@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from ..bench.rd import RDConfig
 from ..errors import NervkitError
 from ..models import get_method, list_methods
 from ..train.config import TrainConfig
@@ -26,6 +27,13 @@ FIT_EXAMPLE = """examples:
   nervkit fit --resume -o runs/v          # continue an interrupted run
   nervkit fit --model nerv --help         # also lists the method's architecture options
 """
+
+RD_EXAMPLE = """examples:
+  nervkit bench rd --sample --size 180x320 -o results/bunny
+  nervkit bench rd video.mp4 --methods nerv,x265 --params 0.1M,0.5M --epochs 100 -o results/v
+writes results/…/summary.json, rd.md, rd.png and results/<series>.json (schema nervkit-rd/1)
+"""
+
 
 def _method_from_argv(argv: Sequence[str]) -> str:
     for i, arg in enumerate(argv):
@@ -61,13 +69,14 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     fit.add_argument("--no-video", action="store_true", help="do not write decoded.mp4 at the end")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--json", action="store_true", help="print the result as JSON")
-    train_group = fit.add_argument_group("training")
-    fit.set_defaults(train_fields=add_dataclass_options(train_group, TrainConfig))
     method = _method_from_argv(argv)
     try:
         spec = get_method(method)
     except NervkitError:
         spec = None  # reported when the command runs
+    train_group = fit.add_argument_group("training")
+    fit.set_defaults(train_fields=add_dataclass_options(  # help shows the method's own recipe
+        train_group, TrainConfig, defaults=spec.train_defaults if spec is not None else None))
     if spec is not None:
         group = fit.add_argument_group(f"{spec.name} architecture ({spec.description})")
         fit.set_defaults(model_fields=add_dataclass_options(group, spec.config_cls))
@@ -112,6 +121,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                       help="epochs of fine-tuning after pruning (masks fixed) [default: 0]")
     comp.add_argument("--qat-epochs", type=int, default=0,
                       help="epochs of quantization-aware fine-tuning (straight-through) [default: 0]")
+    comp.add_argument("--device", default="auto",
+                      help="where fine-tuning and the quality check run: auto (CUDA when present), cpu, cuda "
+                           "[default: auto]")
     comp.add_argument("--quiet", action="store_true", help="no progress bar while fine-tuning")
     comp.add_argument("--no-eval", action="store_true", help="do not decode and measure the quality")
     comp.add_argument("--json", action="store_true", help="print JSON")
@@ -125,6 +137,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     dcp.add_argument("--frames", help="frame range A:B, or a single frame N")
     dcp.add_argument("--lossless", action="store_true", help="lossless: FFV1 in .mkv, or PNG frames")
     dcp.add_argument("--crf", type=int, default=12, help="H.264 quality for lossy .mp4 [default: 12]")
+    dcp.add_argument("--device", default="auto",
+                     help="where to decode: auto (CUDA when present), cpu, cuda; a file decodes to "
+                          "bit-identical frames on the same kind of device [default: auto]")
     dcp.set_defaults(handler=commands.cmd_decompress)
 
     ins = sub.add_parser("inspect", help="format, method, video and byte breakdown of a .nerv file",
@@ -132,6 +147,25 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     ins.add_argument("file")
     ins.add_argument("--json", action="store_true", help="print JSON")
     ins.set_defaults(handler=commands.cmd_inspect)
+
+    # bench rd -------------------------------------------------------------------------------------
+    bench = sub.add_parser("bench", help="benchmarks: rate-distortion against classical codecs",
+                           formatter_class=HelpFormatter)
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", parser_class=OneLineParser)
+    bench_sub.required = True
+    rd = bench_sub.add_parser("rd", help="RD curves, BD-rates, table and plot of neural methods and codecs",
+                              formatter_class=HelpFormatter, epilog=RD_EXAMPLE,
+                              description="Fit and compress neural representations at several sizes, encode "
+                                          "the same frames with classical codecs, and compare rate (from the "
+                                          "real files) and quality.")
+    rd.add_argument("video", nargs="?", help="input video (or --sample)")
+    rd.add_argument("-o", "--out", required=True, help="output folder (finished parts in it are reused)")
+    rd.add_argument("--sample", action="store_true", help="use the bundled Big Buck Bunny clip")
+    rd.add_argument("--size", help="resize frames to HxW first, e.g. 180x320")
+    rd.add_argument("--frames", help="frame range A:B (or A:B:step) of the input")
+    rd.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+    rd_group = rd.add_argument_group("comparison")
+    rd.set_defaults(rd_fields=add_dataclass_options(rd_group, RDConfig), handler=commands.cmd_bench_rd)
 
     # info --------------------------------------------------------------------------------------------
     inf = sub.add_parser("info", help="model, parameters, frames, size and history of a run",

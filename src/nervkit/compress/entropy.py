@@ -238,3 +238,23 @@ def huffman_code_bits(symbols: np.ndarray) -> int:
     lengths = huffman_code_lengths(counts)
     return int(sum(int(c) * n for c, n in zip(counts, lengths)))
 
+
+
+def histogram_header_bytes(symbols: np.ndarray) -> int:
+    """Bytes of the histogram header that :func:`encode_symbols` stores in front of its ANS words
+    (so that ``len(encode_symbols(s)) - histogram_header_bytes(s)`` is the ANS payload alone)."""
+    flat = np.asarray(symbols).reshape(-1)
+    if flat.size == 0:
+        return 0
+    used, counts = np.unique(flat.astype(np.int64), return_counts=True)
+    return len(_histogram_header(used, counts))
+
+
+def huffman_table_bits(symbols: np.ndarray) -> int:
+    """Bits of a canonical Huffman code table for ``symbols``: the used range (two 16-bit values) and
+    one 5-bit code length per symbol of that range (0 = unused). Huffman's side information, to set
+    beside the histogram that nervkit's ANS coder stores."""
+    flat = np.asarray(symbols).reshape(-1)
+    if flat.size == 0:
+        return 0
+    return 32 + 5 * (int(flat.max()) - int(flat.min()) + 1)

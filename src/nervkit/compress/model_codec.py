@@ -65,10 +65,10 @@ class NervFile:
         return VideoGeometry(**self.header["geometry"])
 
     def build_model(self) -> Representation:
-        """Rebuild the module and load the dequantized tensors (strictly)."""
+        """Rebuild the module and load the dequantized tensors (strictly, ``Representation.load_stored``)."""
         try:
             model = rebuild_model(self.header["method"], self.header["config"], self.geometry)
-            model.load_state_dict(self.tensors, strict=True)
+            model.load_stored(self.tensors)
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise BitstreamError(f"the file's tensors do not fit its model ({type(exc).__name__})") from None
         return model.eval()

@@ -12,17 +12,24 @@ A method is a :class:`Representation` (an ``nn.Module``) plus a :class:`MethodCo
   :meth:`Representation.decode_frames` crops back to the true frame size.
 * ``model.stored_groups()`` lists what must be stored, each group with a storage kind, for the
   compressor; ``model.parameter_counts()`` gives the paper's accounting beside the total.
+* ``model.refresh_side_info(store)`` recomputes stored per-frame side information from the frames
+  (HNeRV: the encoder's embeddings); the trainer calls it before every evaluation and at the end of
+  training, the compressor before writing a file. ``model.load_stored(tensors)`` loads exactly what a
+  file stored (a method drops its training-only modules, e.g. an encoder, there).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
 from .config import VideoGeometry
+
+if TYPE_CHECKING:
+    from ..data import FrameStore
 
 STORAGE_KINDS = ("weights", "per_frame", "latent_image", "key_frames")
 
@@ -89,6 +96,9 @@ class Representation(nn.Module):
     batch_kind: ClassVar[str] = "frames"
     #: parameter-name prefixes that pruning leaves alone (e.g. the output head)
     prune_exclude: ClassVar[tuple[str, ...]] = ()
+    #: True when stored per-frame side information is computed from the frames by
+    #: :meth:`refresh_side_info` (callers then load the frames to refresh it before storing)
+    frame_side_info: ClassVar[bool] = False
 
     def __init__(self, config: MethodConfig, geometry: VideoGeometry) -> None:
         super().__init__()
@@ -116,6 +126,16 @@ class Representation(nn.Module):
     def parameter_counts(self) -> ParameterCounts:
         total = sum(p.numel() for p in self.parameters())
         return ParameterCounts(official=total, total=total, parts={"all": total})
+
+    def refresh_side_info(self, store: FrameStore) -> None:
+        """Recompute the stored per-frame side information from the frames of ``store`` so that
+        :meth:`decode` reflects the current weights. Default: nothing to recompute."""
+
+    def load_stored(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Load the tensors of :meth:`stored_groups` as a file holds them, strictly (a missing or
+        extra tensor is an error). Methods with training-only modules that are not stored (an encoder)
+        drop them here, so the rebuilt module holds what the file holds and nothing else."""
+        self.load_state_dict(tensors, strict=True)
 
     # -- shared helpers ---------------------------------------------------------------------------
     def crop(self, frames: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 >>> from nervkit.models import create_model, list_methods
 >>> list_methods()
-['nerv']
+['hnerv', 'nerv']
 >>> model = create_model("nerv", VideoGeometry(132, 180, 320), params=1_500_000)
 
 Register a new method with :func:`register_method` on its module class (one file + this call).
@@ -34,6 +34,8 @@ class MethodSpec:
     default_preset: str | None = None
     paper: str = ""
     budget_base: dict[str, Any] = field(default_factory=dict)
+    #: the method's training recipe (TrainConfig fields), applied for the options the user did not set
+    train_defaults: dict[str, Any] = field(default_factory=dict)
 
     def unresolved_config(
         self,
@@ -84,15 +86,21 @@ def register_method(
     default_preset: str | None = None,
     paper: str = "",
     budget_base: dict[str, Any] | None = None,
+    train_defaults: dict[str, Any] | None = None,
 ) -> Callable[[type[Representation]], type[Representation]]:
-    """Class decorator that registers a Representation subclass under ``name``."""
+    """Class decorator that registers a Representation subclass under ``name``.
+
+    ``train_defaults``: TrainConfig values of the method's own recipe (e.g. HNeRV's L2 loss and
+    lr 1e-3); ``nervkit.fit`` uses them for the training options the user did not set.
+    """
 
     def decorate(model_cls: type[Representation]) -> type[Representation]:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} registered twice")
         model_cls.method = name
         _REGISTRY[name] = MethodSpec(name, config_cls, model_cls, description, dict(presets or {}),
-                                     default_preset, paper, dict(budget_base or {}))
+                                     default_preset, paper, dict(budget_base or {}),
+                                     dict(train_defaults or {}))
         return model_cls
 
     return decorate

@@ -3,7 +3,10 @@
 Per iteration: take a batch of frame indices (seeded per-epoch order, :mod:`nervkit.data.sampling`),
 predict, crop to the true frame size, compute the loss, Adam step, set the learning rate from the
 schedule. The engine knows nothing about a particular method — only the
-:class:`~nervkit.models.Representation` contract.
+:class:`~nervkit.models.Representation` contract. Stored per-frame side information that a method
+computes from the frames (``refresh_side_info``, e.g. HNeRV's embeddings) is refreshed before every
+evaluation and at the end of training, so evaluations, the final checkpoint and what ``decode`` gives
+reflect the current weights (a checkpoint written between evaluations keeps the last refreshed one).
 
 Robustness: checkpoints are written atomically every ``checkpoint_every`` epochs, at least every
 ``checkpoint_seconds`` (also mid-epoch, with the position inside the epoch), on SIGINT/SIGTERM and at
@@ -99,6 +102,7 @@ class Trainer:
         self.state = TrainState()
         self.progress = progress and self.dist.is_main
         self._stop_signal: int | None = None
+        self._side_info_stale = True  # the weights changed since refresh_side_info last ran
         self.after_step = after_step  # e.g. re-apply pruning masks after every optimizer step
         self._last_save = time.monotonic()
 
@@ -162,6 +166,7 @@ class Trainer:
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
+        self._side_info_stale = True
         if self.after_step is not None:
             self.after_step()
         with torch.no_grad():
@@ -194,8 +199,11 @@ class Trainer:
                 self._run_epoch(batches_per_epoch, total_iters, bar)
                 if self.state.epoch in eval_epochs:
                     self._evaluate()
+                if self.state.epoch == cfg.epochs:
+                    self._refresh_side_info()
                 if self.state.epoch % cfg.checkpoint_every == 0 or self.state.epoch == cfg.epochs:
                     self.save()
+            self._refresh_side_info()  # e.g. a resumed run that had already finished
         except _StopRequested:
             self.save()
             raise KeyboardInterrupt from None
@@ -235,8 +243,18 @@ class Trainer:
         st.iteration = 0
         st.partial = TrainState().partial
 
+    def _refresh_side_info(self) -> None:
+        """Recompute the model's stored per-frame side information if the weights changed."""
+        if self._side_info_stale:
+            was_training = self.model.training
+            self.model.eval()
+            self.model.refresh_side_info(self.store)
+            self.model.train(was_training)
+            self._side_info_stale = False
+
     def _evaluate(self) -> None:
         if self.dist.is_main:
+            self._refresh_side_info()
             report = evaluate_model(self.model, self.store, self.train_indices)
             self.state.evals.append(
                 {"epoch": self.state.epoch, "psnr": report.psnr, "psnr_global": report.psnr_global,

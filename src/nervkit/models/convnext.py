@@ -1,0 +1,94 @@
+"""ConvNeXt frame encoders (spec §1.3), shared by the frame-conditioned methods (HNeRV, later DNeRV).
+
+A ConvNeXt block at width d (Liu et al., "A ConvNet for the 2020s", CVPR 2022, Fig. 4; used as the
+HNeRV encoder, HNeRV paper §3.1 / Fig. 3)::
+
+    x ─ depth-wise conv 7×7 ─ LayerNorm (channels, eps 1e-6) ─ linear d→4d ─ GELU ─ linear 4d→d
+      ─ × γ (per channel, initialised to 1e-6) ─ + x
+
+:class:`ConvNeXtEncoder` is HNeRV's encoder: stage i down-samples by s_i with a conv whose kernel equals
+its stride (stage 0: conv 3→d₀ then LayerNorm; later stages: LayerNorm then conv), then runs one
+ConvNeXt block at its own width. Stage widths are [width]×(S−1) + [embed_channels], so the last block
+already works at the embedding width and its output *is* the embedding (no norm or activation after
+it). Conv and linear weights start from a truncated normal (std 0.02), biases from 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LAYER_SCALE_INIT = 1e-6
+NORM_EPS = 1e-6
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of an (n, C, H, W) map ("channels-first" LayerNorm)."""
+
+    def __init__(self, channels: int, eps: float = NORM_EPS) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class ConvNeXtBlock(nn.Module):
+    """One ConvNeXt block (module docstring); drop-path is not used (rate 0 in HNeRV)."""
+
+    def __init__(self, dim: int, layer_scale: float = LAYER_SCALE_INIT) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=NORM_EPS)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x).permute(0, 2, 3, 1)  # (n, H, W, C): the linears act on channels
+        y = self.pwconv2(self.act(self.pwconv1(self.norm(y)))) * self.gamma
+        return x + y.permute(0, 3, 1, 2)
+
+
+def _downsample(index: int, in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
+    conv = nn.Conv2d(in_channels, out_channels, stride, stride=stride)
+    if index == 0:
+        return nn.Sequential(conv, ChannelLayerNorm(out_channels))
+    return nn.Sequential(ChannelLayerNorm(in_channels), conv)
+
+
+class ConvNeXtEncoder(nn.Module):
+    """Frames (n, 3, H, W) → embeddings (n, E, H/Πs, W/Πs) (HNeRV encoder, spec §1.3 / §3.2).
+
+    ``strides``: the down-sampling factor of each stage; ``width``: channels of every stage but the
+    last; ``embed_channels``: E, the width of the last stage and of the embedding.
+    """
+
+    def __init__(self, strides: tuple[int, ...], *, width: int = 64, embed_channels: int = 16) -> None:
+        super().__init__()
+        dims = [width] * (len(strides) - 1) + [embed_channels]
+        ins = [3, *dims[:-1]]
+        self.downsamples = nn.ModuleList(
+            _downsample(i, c_in, c_out, s) for i, (c_in, c_out, s) in enumerate(zip(ins, dims, strides))
+        )
+        self.stages = nn.ModuleList(ConvNeXtBlock(d) for d in dims)
+        self.apply(_init_weights)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames
+        for down, block in zip(self.downsamples, self.stages):
+            x = block(down(x))
+        return x
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

@@ -1,0 +1,271 @@
+"""HNeRV: A Hybrid Neural Representation for Videos (Chen et al., CVPR 2023).
+
+A frame is decoded from a small *content-adaptive embedding* that an encoder computed from the frame
+itself (HNeRV paper §3.1, Fig. 3; spec §3)::
+
+    frame ─ pad ─ ConvNeXt encoder (strides s₁…s_k) ─ embedding E×h×w          (training only)
+    embedding_t ─ 1×1 conv E→C₀ + act ("FC") ─ HNeRV block ×k ─ 3×3 conv → 3 ─ tanh·0.5+0.5 → frame
+
+What is stored is the decoder plus one embedding per frame; the encoder is only used to fit (and to
+refresh the embeddings, :meth:`HNeRV.refresh_side_info`) and is never stored or counted.
+
+* HNeRV block i (paper §3.2, "HNeRV block"; spec §1.2): conv k_i×k_i → PixelShuffle(s_i) → act, with
+  k_i = min(k_min + 2i, k_max) (1, 3, 5, 5, 5 for the paper's ``--ks 0_1_5``) and the channels reduced
+  by r per stage, C_{i+1} = max(round(C_i / r), lower_width) with r = 1.2 (the paper's balanced
+  parameter distribution, §3.2).
+* Encoder and decoder use the same strides, so the embedding has h×w = ⌈H/Πs⌉×⌈W/Πs⌉ cells (2×4 for
+  the paper's 640×1280 and 960×1920 configs, 9×16 for the 180×320 baseline); frames are padded
+  (bottom/right, edge pixels repeated) to the network size and the output is cropped back.
+* Budget (spec §3.3): C₀ = ⌊largest root of a·x² + b·x − D⌋ with D = budget − N·E·h·w,
+  a = Σᵢ r^{−(2i+1)}·sᵢ²·kᵢ² and b = 9E (the official solver prices the 1×1 FC conv as 3×3).
+  The paper's count ("Total") is the decoder without the 3×3 head plus the embeddings; the encoder is
+  not counted. ``--params 1.5M`` at 180×320 (132 frames) gives C₀ = 119, widths 99/82/68 and
+  1,149,471 + 304,128 = 1,453,599 parameters, the official 180×320 baseline.
+
+Presets are the paper's configurations (spec §3.3): 0.35/0.75/1.5/3 M at 640×1280 (strides 5,4,4,2,2),
+3 M at 960×1920 (5,4,4,3,2) and at 480×960 (5,4,3,2,2, the DNeRV paper's UVG 480×960 setting).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import ConfigError, ModelError
+from .base import FrameBatch, MethodConfig, ParameterCounts, Representation, StoredGroup
+from .blocks import ACTIVATIONS, NORMS, UpsampleBlock, make_activation, output_activation
+from .config import VideoGeometry, option
+from .convnext import ConvNeXtEncoder
+from .registry import register_method
+from .sizing import derive_layout, layout_for
+
+if TYPE_CHECKING:
+    from ..data import FrameStore
+
+DEFAULT_BUDGET_M = 1.5
+#: the official FC layer is priced as a 3×3 conv by the budget solver (spec §3.3, §9.6)
+FC_PRICE_KERNEL = 9
+
+
+@dataclass(frozen=True)
+class HNeRVConfig(MethodConfig):
+    """HNeRV architecture. Zero/empty sizes are derived from the frame size and the budget."""
+
+    strides: tuple[int, ...] = option((), "encoder and decoder strides, e.g. 5,4,4,2,2 (empty = derive)")
+    embed_height: int = option(0, "embedding height h (0 = derive: frame height / product of strides)")
+    embed_width: int = option(0, "embedding width w (0 = derive: frame width / product of strides)")
+    embed_channels: int = option(16, "embedding channels E (values per cell stored for every frame)")
+    encoder_width: int = option(64, "channels of the ConvNeXt encoder stages before the last")
+    channels: int = option(0, "decoder width C0 after the FC layer (0 = solved for --params or --model-size)")
+    model_size: float = option(DEFAULT_BUDGET_M, "budget in millions for the official solver when neither "
+                                                 "--channels nor --params is given (official --modelsize)")
+    kernel_min: int = option(1, "kernel of the first decoder block; block i uses min(kmin + 2i, kmax)")
+    kernel_max: int = option(5, "largest decoder kernel")
+    reduction: float = option(1.2, "each decoder block divides the width by this (rounded)")
+    lower_width: int = option(12, "minimum channels of a decoder block")
+    activation: str = option("gelu", "activation", choices=ACTIVATIONS)
+    norm: str = option("none", "normalisation after each pixel shuffle", choices=NORMS)
+    output: str = option("tanh", "output activation: tanh*0.5+0.5 or sigmoid", choices=("tanh", "sigmoid"))
+
+    def resolve(
+        self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
+    ) -> HNeRVConfig:
+        cfg = self._with_layout(geometry)
+        _check_options(cfg)
+        if target_params is not None:
+            for name in ("channels", "model_size"):
+                if name in fixed:
+                    raise ConfigError(f"--{name.replace('_', '-')} and --params both set the model size: "
+                                      "give one of them")
+        elif cfg.channels:
+            return cfg
+        if target_params is not None:  # the resolved config records the budget it was solved for
+            cfg = replace(cfg, model_size=target_params / 1e6)
+        budget = round(cfg.model_size * 1e6)
+        return replace(cfg, channels=solve_channels(cfg, geometry, budget))
+
+    def _with_layout(self, geometry: VideoGeometry) -> HNeRVConfig:
+        if self.strides:
+            grid = (self.embed_height, self.embed_width) if self.embed_height and self.embed_width else None
+            layout = layout_for(geometry.height, geometry.width, self.strides, grid)
+        else:
+            layout = derive_layout(geometry.height, geometry.width)
+        return replace(self, strides=layout.strides, embed_height=layout.grid_height,
+                       embed_width=layout.grid_width)
+
+
+def _check_options(cfg: HNeRVConfig) -> None:
+    positive = ("embed_channels", "encoder_width", "kernel_min", "lower_width")
+    for name in positive:
+        if getattr(cfg, name) < 1:
+            raise ModelError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.kernel_min % 2 == 0 or cfg.kernel_max % 2 == 0 or cfg.kernel_max < cfg.kernel_min:
+        raise ModelError(f"decoder kernels must be odd with --kernel-min <= --kernel-max, "
+                         f"got {cfg.kernel_min} and {cfg.kernel_max}")
+    if not cfg.reduction > 0 or not cfg.model_size > 0 or cfg.channels < 0:
+        raise ModelError("--reduction and --model-size must be positive and --channels >= 0")
+
+
+def kernel_sizes(cfg: HNeRVConfig) -> list[int]:
+    """Kernel of each decoder block: k_i = min(k_min + 2i, k_max) (spec §1.2)."""
+    return [min(cfg.kernel_min + 2 * i, cfg.kernel_max) for i in range(len(cfg.strides))]
+
+
+def stage_widths(cfg: HNeRVConfig) -> list[int]:
+    """Output channels of each decoder block: C_{i+1} = max(round(C_i / r), lower_width) (spec §1.2;
+    Python's round, half to even, as the official code: 82.5 → 82)."""
+    widths, c = [], cfg.channels
+    for _ in cfg.strides:
+        c = max(round(c / cfg.reduction), cfg.lower_width)
+        widths.append(c)
+    return widths
+
+
+def embedding_values(cfg: HNeRVConfig, geometry: VideoGeometry) -> int:
+    """P_e = N·E·h·w: the stored embedding values of the whole video."""
+    return geometry.num_frames * cfg.embed_channels * cfg.embed_height * cfg.embed_width
+
+
+def solve_channels(cfg: HNeRVConfig, geometry: VideoGeometry, budget: int) -> int:
+    """The official C₀ for a budget (spec §3.3): ⌊largest root of a·x² + b·x − D⌋.
+
+    D = budget − P_e is what is left for the decoder; stage i maps C₀/rⁱ to C₀/r^{i+1}·sᵢ² channels
+    with a kᵢ×kᵢ kernel, hence a = Σᵢ r^{−(2i+1)}·sᵢ²·kᵢ²; b = 9E prices the FC layer (as a 3×3 conv).
+    Biases, the head and the rounding of the widths are left out, as in the official solver, so the
+    realised count differs from the budget by a few per cent.
+    """
+    r = cfg.reduction
+    a = sum(r ** -(2 * i + 1) * s * s * k * k for i, (s, k) in enumerate(zip(cfg.strides, kernel_sizes(cfg))))
+    b = FC_PRICE_KERNEL * cfg.embed_channels
+    room = budget - embedding_values(cfg, geometry)
+    root = (-b + math.sqrt(b * b + 4 * a * room)) / (2 * a) if room > 0 else 0.0
+    if root < 1:
+        raise ModelError(
+            f"a budget of {budget:,} parameters is too small for HNeRV at {geometry.height}x{geometry.width} "
+            f"with {geometry.num_frames} frames (the embeddings alone take "
+            f"{embedding_values(cfg, geometry):,}); use a larger budget, fewer --embed-channels or larger strides"
+        )
+    return math.floor(root)
+
+
+PAPER_STRIDES = {"640x1280": (5, 4, 4, 2, 2), "960x1920": (5, 4, 4, 3, 2), "480x960": (5, 4, 3, 2, 2)}
+PRESETS = {
+    **{f"640x1280-{m}M": {"strides": PAPER_STRIDES["640x1280"], "model_size": m}
+       for m in (0.35, 0.75, 1.5, 3)},
+    "960x1920-3M": {"strides": PAPER_STRIDES["960x1920"], "model_size": 3.0},
+    "480x960-3M": {"strides": PAPER_STRIDES["480x960"], "model_size": 3.0},
+}
+
+
+@register_method(
+    "hnerv",
+    HNeRVConfig,
+    description="HNeRV (CVPR 2023): frame -> ConvNeXt encoder -> stored embedding -> conv decoder",
+    presets=PRESETS,
+    default_preset=None,  # no preset: strides derived from the frame size, budget --model-size (1.5 M)
+    paper="Chen et al., HNeRV: A Hybrid Neural Representation for Videos, CVPR 2023",
+    # the README recipe (spec §3.5): L2 loss, Adam (0.9, 0.999), lr 1e-3, batch 2, 10 % warm-up + cosine
+    train_defaults={"loss": "l2", "lr": 1e-3, "beta1": 0.9, "batch_size": 2, "warmup": 0.1},
+)
+class HNeRV(Representation):
+    """Frame → encoder → embedding (stored) → decoder → frame (see module docstring)."""
+
+    # the head as in NeRV; the encoder is not stored, so pruning it would save nothing
+    prune_exclude = ("head", "encoder")
+    frame_side_info = True
+
+    def __init__(self, config: HNeRVConfig, geometry: VideoGeometry) -> None:
+        super().__init__(config, geometry)
+        c = config
+        if not c.strides or not c.embed_height or not c.channels:
+            raise ModelError("HNeRV config is not resolved (call config.resolve(geometry) first)")
+        self.encoder: ConvNeXtEncoder | None = ConvNeXtEncoder(
+            c.strides, width=c.encoder_width, embed_channels=c.embed_channels
+        )
+        self.stem = nn.Sequential(nn.Conv2d(c.embed_channels, c.channels, 1), make_activation(c.activation))
+        blocks, width = [], c.channels
+        for stride, kernel, out in zip(c.strides, kernel_sizes(c), stage_widths(c)):
+            blocks.append(
+                UpsampleBlock(width, out, stride, kernel_size=kernel, activation=c.activation, norm=c.norm)
+            )
+            width = out
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Conv2d(width, 3, 3, padding=1)
+        shape = (geometry.num_frames, c.embed_channels, c.embed_height, c.embed_width)
+        self.register_buffer("embeddings", torch.zeros(shape))
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        f = math.prod(self.config.strides)
+        return self.config.embed_height * f, self.config.embed_width * f
+
+    # -- encoder side (training only) ------------------------------------------------------------
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Embeddings (n, E, h, w) of true-size frames (n, 3, H, W) in [0, 1] (paper §3.1)."""
+        if self.encoder is None:
+            raise ModelError("this HNeRV model was rebuilt from stored tensors and holds no encoder: "
+                             "it can decode its stored frames but not encode new ones")
+        return self.encoder(self._pad(frames))
+
+    def _pad(self, frames: torch.Tensor) -> torch.Tensor:
+        """Pad bottom/right to the network size by repeating the edge pixels."""
+        oh, ow = self.output_size
+        dh, dw = oh - frames.shape[-2], ow - frames.shape[-1]
+        return F.pad(frames, (0, dw, 0, dh), mode="replicate") if dh or dw else frames
+
+    def forward(self, batch: FrameBatch) -> torch.Tensor:
+        """Training prediction: encode the batch's frames, decode their embeddings."""
+        return self.decode_embeddings(self.encode(batch.target))
+
+    @torch.no_grad()
+    def refresh_side_info(self, store: FrameStore, batch_size: int = 8) -> None:
+        """Run the current encoder on every frame of ``store`` into the stored embeddings."""
+        n = self.geometry.num_frames
+        if len(store) != n:
+            raise ModelError(f"the store has {len(store)} frames but the model was fitted to {n}")
+        device = self.embeddings.device
+        for start in range(0, n, batch_size):
+            idx = list(range(start, min(start + batch_size, n)))
+            self.embeddings[start : idx[-1] + 1] = self.encode(store.get(idx).to(device))
+
+    # -- decoder side (stored) -------------------------------------------------------------------
+    def decode_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Frames (n, 3, H_out, W_out) from embeddings (n, E, h, w) (paper §3.2, Fig. 3)."""
+        x = self.blocks(self.stem(embeddings))
+        return output_activation(self.config.output, self.head(x))
+
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.decode_embeddings(self.embeddings[indices])
+
+    # -- storage and accounting ------------------------------------------------------------------
+    def stored_groups(self) -> list[StoredGroup]:
+        """Decoder weights (``weights``) and the per-frame embeddings (``per_frame``); no encoder."""
+        decoder = {k: v for k, v in self.state_dict().items()
+                   if not k.startswith("encoder.") and k != "embeddings"}
+        return [StoredGroup("decoder", "weights", decoder),
+                StoredGroup("embeddings", "per_frame", {"embeddings": self.embeddings.detach()})]
+
+    def load_stored(self, tensors: dict[str, torch.Tensor]) -> None:
+        """A file holds no encoder: drop it, then load the decoder and embeddings strictly."""
+        del self.encoder  # unregister the submodule (a None submodule would let encoder.* keys through)
+        self.encoder = None
+        super().load_stored(tensors)
+
+    def parameter_counts(self) -> ParameterCounts:
+        """Official: decoder without the 3×3 head + embeddings (spec §3.3); total: every stored
+        value (head included). The encoder is listed in ``parts`` but neither stored nor counted."""
+        size = lambda m: sum(p.numel() for p in m.parameters()) if m is not None else 0  # noqa: E731
+        parts = {
+            "fc": size(self.stem),
+            "blocks": size(self.blocks),
+            "head": size(self.head),
+            "embeddings": self.embeddings.numel(),
+            "encoder": size(self.encoder),
+        }
+        official = parts["fc"] + parts["blocks"] + parts["embeddings"]
+        return ParameterCounts(official=official, total=official + parts["head"], parts=parts)
