@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= runs/demo
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench bench-rd clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: venv
 
 bench: venv
 	$(PY) benchmarks/nerv_training.py
+
+bench-rd: venv
+	$(PY) benchmarks/rd_bunny.py
 
 clean:
 	rm -rf $(VENV) runs

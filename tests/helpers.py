@@ -63,3 +63,41 @@ def write_bayer_video(path: Path, n: int = 3, height: int = 36, width: int = 64)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
+
+
+#: a small NeRV (for task tests that need a fast fit)
+TINY_NERV = {"mlp_hidden": 32, "grid_channels": 16, "lower_width": 16}
+
+
+def one_line_error(result: tuple[int, str, str], *words: str) -> str:
+    """Assert that a ``run_cli`` result is a one-line ``nervkit: error:`` with exit 2 naming ``words``."""
+    code, out, err = result
+    assert code == 2, (code, out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nervkit: error:") and "Traceback" not in err, err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def clip_tensor(n: int = N, height: int = H, width: int = W) -> torch.Tensor:
+    """:func:`gradient_clip` as float frames (n, 3, H, W) in [0, 1]."""
+    frames = torch.from_numpy(np.stack(gradient_clip(n, height, width)))
+    return frames.permute(0, 3, 1, 2).float() / 255.0
+
+
+def meta_model(method: str, geometry, **kwargs):
+    """Method ``method`` built for ``geometry`` on the meta device (counts and shapes, no weights)."""
+    from nervkit.models import get_method
+
+    spec = get_method(method)
+    config = spec.build_config(geometry, **kwargs)
+    with torch.device("meta"):
+        return spec.model_cls(config, geometry)
+
+
+def cli_ok(*argv: object) -> str:
+    """``nervkit ARGV`` in-process, asserting success; returns stdout."""
+    code, out, err = run_cli(*argv)
+    assert code == 0, f"nervkit {' '.join(map(str, argv))} failed ({code}): {err}"
+    return out

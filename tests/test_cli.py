@@ -19,16 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import H, N, W, gradient_clip, run_cli, write_audio_only  # noqa: F401
+from helpers import cli_ok, gradient_clip, H, N, run_cli, W, write_audio_only  # noqa: F401
 from nervkit.io import probe_video, read_video, write_video
 
 SMALL_MODEL = ["--mlp-hidden", "32", "--grid-channels", "16", "--lower-width", "16"]
 
 
-def ok(*argv: object) -> str:
-    code, out, err = run_cli(*argv)
-    assert code == 0, f"nervkit {' '.join(map(str, argv))} failed ({code}): {err}"
-    return out
 
 
 def frames_of(path: Path) -> torch.Tensor:
@@ -51,7 +47,7 @@ def clip(tmp_path_factory) -> Path:
 def fitted(tmp_path_factory, clip) -> tuple[Path, dict]:
     """One small run, fitted once for the module: (run folder, the --json summary)."""
     run = tmp_path_factory.mktemp("cli_runs") / "run"
-    out = ok("fit", clip, "-o", run, "--epochs", 4, "--lr", "2e-3", "--quiet", "--json", "--threads", 1,
+    out = cli_ok("fit", clip, "-o", run, "--epochs", 4, "--lr", "2e-3", "--quiet", "--json", "--threads", 1,
              *SMALL_MODEL)
     return run, json.loads(out)
 
@@ -80,7 +76,7 @@ def test_fit_writes_a_complete_run(fitted):
 
 def test_fit_prints_the_run_folder_and_psnr(tmp_path, clip):
     run = tmp_path / "plain"
-    out = ok("fit", clip, "-o", run, "--params", "20k", "--epochs", 2, "--quiet", "--no-video",
+    out = cli_ok("fit", clip, "-o", run, "--params", "20k", "--epochs", 2, "--quiet", "--no-video",
              "--threads", 1)
     lines = out.splitlines()
     assert lines[0] == f"run folder: {run}"
@@ -94,11 +90,11 @@ def test_fit_prints_the_run_folder_and_psnr(tmp_path, clip):
 def test_decode_lossless_png_and_mp4_have_the_input_geometry(fitted, tmp_path):
     run, _ = fitted
     mkv = tmp_path / "out.mkv"
-    assert f"wrote {mkv}" in ok("decode", run, "-o", mkv, "--lossless")
+    assert f"wrote {mkv}" in cli_ok("decode", run, "-o", mkv, "--lossless")
     png = tmp_path / "frames"
-    ok("decode", run, "-o", f"{png}/")
+    cli_ok("decode", run, "-o", f"{png}/")
     mp4 = tmp_path / "out.mp4"
-    ok("decode", run, "-o", mp4)
+    cli_ok("decode", run, "-o", mp4)
     assert probe_video(mkv).pix_fmt == "bgr0"
     assert len(sorted(png.glob("*.png"))) == N
     for path in (mkv, png, mp4):
@@ -113,8 +109,8 @@ def test_decode_lossless_png_and_mp4_have_the_input_geometry(fitted, tmp_path):
 
 def test_decode_a_frame_range(fitted, tmp_path):
     run, _ = fitted
-    ok("decode", run, "-o", tmp_path / "part.mkv", "--lossless", "--frames", "2:5")
-    ok("decode", run, "-o", tmp_path / "all.mkv", "--lossless")
+    cli_ok("decode", run, "-o", tmp_path / "part.mkv", "--lossless", "--frames", "2:5")
+    cli_ok("decode", run, "-o", tmp_path / "all.mkv", "--lossless")
     part, full = frames_of(tmp_path / "part.mkv"), frames_of(tmp_path / "all.mkv")
     assert tuple(part.shape) == (3, 3, H, W)
     assert torch.equal(part, full[2:5])
@@ -124,11 +120,11 @@ def test_decode_a_frame_range(fitted, tmp_path):
 def test_eval_table_and_json(fitted, clip, tmp_path):
     run, _ = fitted
     decoded = tmp_path / "decoded.mkv"
-    ok("decode", run, "-o", decoded, "--lossless")
-    table = ok("eval", clip, decoded)
+    cli_ok("decode", run, "-o", decoded, "--lossless")
+    table = cli_ok("eval", clip, decoded)
     for label in ("PSNR (dB)", "PSNR global (dB)", "SSIM", "MS-SSIM", f"{N} frames of {H}x{W}"):
         assert label in table
-    report = json.loads(ok("eval", clip, decoded, "--json"))
+    report = json.loads(cli_ok("eval", clip, decoded, "--json"))
     for key in ("psnr", "psnr_global", "ssim", "ms_ssim"):
         assert isinstance(report[key], float) and math.isfinite(report[key]), key
     assert report["frames"] == N and (report["height"], report["width"]) == (H, W)
@@ -137,12 +133,12 @@ def test_eval_table_and_json(fitted, clip, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert abs(report["psnr"] - metrics["psnr"]) < 0.2
     # -o writes the same report
-    ok("eval", clip, decoded, "-o", tmp_path / "report.json")
+    cli_ok("eval", clip, decoded, "-o", tmp_path / "report.json")
     assert json.loads((tmp_path / "report.json").read_text())["psnr"] == report["psnr"]
 
 
 def test_eval_of_a_video_against_itself(clip):
-    report = json.loads(ok("eval", clip, clip, "--json"))
+    report = json.loads(cli_ok("eval", clip, clip, "--json"))
     assert report["psnr"] == 100.0 and report["psnr_global"] == 100.0
     assert report["ssim"] == pytest.approx(1.0) and report["ms_ssim"] == pytest.approx(1.0)
 
@@ -150,21 +146,21 @@ def test_eval_of_a_video_against_itself(clip):
 # 4. determinism -----------------------------------------------------------------------------------------
 def test_decoding_is_deterministic(fitted, tmp_path):
     run, _ = fitted
-    ok("decode", run, "-o", tmp_path / "a.mkv", "--lossless")
-    ok("decode", run, "-o", tmp_path / "b.mkv", "--lossless")
+    cli_ok("decode", run, "-o", tmp_path / "a.mkv", "--lossless")
+    cli_ok("decode", run, "-o", tmp_path / "b.mkv", "--lossless")
     assert torch.equal(frames_of(tmp_path / "a.mkv"), frames_of(tmp_path / "b.mkv"))
 
 
 # 5. info ------------------------------------------------------------------------------------------------
 def test_info(fitted):
     run, summary = fitted
-    text = ok("info", run)
+    text = cli_ok("info", run)
     assert "method:     nerv" in text
     assert f"{summary['parameters']:,}" in text
     assert f"{N} frames {H}x{W}" in text
     assert "training:   4/4 epochs" in text
     assert "final:      PSNR" in text
-    data = json.loads(ok("info", run, "--json"))
+    data = json.loads(cli_ok("info", run, "--json"))
     assert data["method"] == "nerv" and data["status"] == "complete"
     assert data["geometry"] == {"num_frames": N, "height": H, "width": W}
     assert data["parameters"]["official"] == summary["parameters"]
@@ -212,13 +208,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, clip):
     assert json.loads((killed / "run.json").read_text())["status"] == "training"
     assert not (killed / "history.json").exists()
 
-    ok("fit", "--resume", "-o", killed, "--quiet", "--no-video")
+    cli_ok("fit", "--resume", "-o", killed, "--quiet", "--no-video")
     history = json.loads((killed / "history.json").read_text())
     assert [e["epoch"] for e in history["epochs"]] == list(range(1, 9))
     assert json.loads((killed / "run.json").read_text())["status"] == "complete"
 
     straight = tmp_path / "straight"
-    ok("fit", clip, "-o", straight, *opts)
+    cli_ok("fit", clip, "-o", straight, *opts)
     a = torch.load(killed / "checkpoint.pt", map_location="cpu", weights_only=True)
     b = torch.load(straight / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert a["epoch"] == b["epoch"] == 8
@@ -231,7 +227,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, clip):
 def test_resume_of_a_complete_run_just_finishes(fitted):
     run, _ = fitted
     before = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    out = ok("fit", "--resume", "-o", run, "--quiet", "--json")
+    out = cli_ok("fit", "--resume", "-o", run, "--quiet", "--json")
     assert json.loads(out)["epochs"] == 4
     after = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
@@ -251,7 +247,7 @@ def test_resume_with_a_conflicting_epochs_value_is_a_one_line_error(fitted):
 
 # 7. models and help -------------------------------------------------------------------------------------
 def test_models_lists_every_method_and_its_presets():
-    out = ok("models")
+    out = cli_ok("models")
     sections = {}  # method -> its indented lines
     for line in out.splitlines():
         if not line.startswith(" "):
@@ -259,15 +255,16 @@ def test_models_lists_every_method_and_its_presets():
             sections[name] = []
         else:
             sections[name].append(line.strip())
-    assert list(sections) == ["hnerv", "nerv"]
-    for method, names in (("nerv", ("S", "M", "L")), ("hnerv", ("640x1280-1.5M", "960x1920-3M"))):
+    assert list(sections) == ["dnerv", "hnerv", "nerv"]
+    for method, names in (("nerv", ("S", "M", "L")), ("hnerv", ("640x1280-1.5M", "960x1920-3M")),
+                          ("dnerv", ("640x1280-0.35M", "960x1920-3M-small-diff", "960x1920-official"))):
         presets = next(line for line in sections[method] if line.startswith("presets:"))
         for name in names:
             assert name in presets.split(":", 1)[1].replace(",", " ").split()
 
 
 def test_fit_help_shows_architecture_and_training_options():
-    out = ok("fit", "--model", "nerv", "--help")
+    out = cli_ok("fit", "--model", "nerv", "--help")
     assert "nerv architecture" in out and "training:" in out
     for option in ("--grid-channels", "--mlp-hidden", "--strides", "--epochs", "--lr", "--batch-size", "--resume"):
         assert option in out, option

@@ -10,16 +10,12 @@ import pytest
 import torch
 
 import nervkit
-from helpers import gradient_clip, run_cli
+from helpers import cli_ok, gradient_clip, run_cli
 from nervkit.io import probe_video, read_video, write_video
 
 SMALL_MODEL = ["--mlp-hidden", "32", "--grid-channels", "16", "--lower-width", "16"]
 
 
-def ok(*argv: object) -> str:
-    code, out, err = run_cli(*argv)
-    assert code == 0, f"nervkit {' '.join(map(str, argv))} failed ({code}): {err}"
-    return out
 
 
 def fails(*argv: object, words: tuple[str, ...] = (), absent: Path | None = None) -> str:
@@ -41,10 +37,10 @@ def compressed(tmp_path_factory) -> tuple[Path, Path, Path, dict]:
     root = tmp_path_factory.mktemp("compress")
     clip = write_video(gradient_clip(), root / "clip.mkv", lossless=True)
     run = root / "run"
-    ok("fit", clip, "-o", run, "--epochs", 4, "--lr", "2e-3", "--quiet", "--no-video", "--threads", 1,
+    cli_ok("fit", clip, "-o", run, "--epochs", 4, "--lr", "2e-3", "--quiet", "--no-video", "--threads", 1,
        *SMALL_MODEL)
     nerv = root / "video.nerv"
-    report = json.loads(ok("compress", run, "-o", nerv, "--json"))
+    report = json.loads(cli_ok("compress", run, "-o", nerv, "--json"))
     return clip, run, nerv, report
 
 
@@ -61,8 +57,8 @@ def test_compress_reports_bpp_from_the_real_file(compressed):
 def test_reported_quality_equals_decompress_plus_eval(compressed, tmp_path):
     clip, _, nerv, report = compressed
     out = tmp_path / "dec.mkv"
-    ok("decompress", nerv, "-o", out, "--lossless")
-    measured = json.loads(ok("eval", clip, out, "--json"))
+    cli_ok("decompress", nerv, "-o", out, "--lossless")
+    measured = json.loads(cli_ok("eval", clip, out, "--json"))
     # the report is on float frames, the file on 8-bit frames: equal up to the 8-bit rounding
     assert measured["psnr"] == pytest.approx(report["psnr"], abs=0.15)
     assert measured["ms_ssim"] == pytest.approx(report["ms_ssim"], abs=0.005)
@@ -71,13 +67,13 @@ def test_reported_quality_equals_decompress_plus_eval(compressed, tmp_path):
 def test_decoding_is_bit_identical_and_ranges_work(compressed, tmp_path):
     clip, _, nerv, _ = compressed
     a, b = tmp_path / "a/", tmp_path / "b/"
-    ok("decompress", nerv, "-o", a, "--lossless")
-    ok("decompress", nerv, "-o", b, "--lossless")
+    cli_ok("decompress", nerv, "-o", a, "--lossless")
+    cli_ok("decompress", nerv, "-o", b, "--lossless")
     fa, fb = read_video(a).frames, read_video(b).frames
     assert torch.equal(fa, fb) and fa.shape == read_video(clip).frames.shape
-    ok("decompress", nerv, "-o", tmp_path / "r/", "--frames", "2:5")
+    cli_ok("decompress", nerv, "-o", tmp_path / "r/", "--frames", "2:5")
     assert torch.equal(read_video(tmp_path / "r/").frames, fa[2:5])
-    ok("decompress", nerv, "-o", tmp_path / "one/", "--frames", "6")
+    cli_ok("decompress", nerv, "-o", tmp_path / "one/", "--frames", "6")
     assert torch.equal(read_video(tmp_path / "one/").frames, fa[6:7])
 
 
@@ -92,14 +88,14 @@ def test_api_round_trip_matches_the_cli(compressed, tmp_path):
 
 def test_inspect_breakdown_adds_up(compressed):
     _, _, nerv, _ = compressed
-    data = json.loads(ok("inspect", nerv, "--json"))
+    data = json.loads(cli_ok("inspect", nerv, "--json"))
     assert data["method"] == "nerv" and data["frames"] == 8 and data["size"] == [36, 60]
     assert data["quantization"] == {"bits": 8, "embed_bits": 6}
     total = sum(s["bytes"] for s in data["sections"]) + data["container_overhead_bytes"]
     assert total == nerv.stat().st_size
     weights = [s for s in data["sections"] if s["kind"] == "tensor"]
     assert weights and all(s["values"] > 0 for s in weights)
-    text = ok("inspect", nerv)
+    text = cli_ok("inspect", nerv)
     assert "bits/value" in text and "stem.0.weight" in text
 
 
@@ -135,11 +131,11 @@ def test_other_bad_inputs(compressed, tmp_path):
 
 def test_pruning_with_finetuning_and_qat(compressed, tmp_path):
     _, run, nerv, plain = compressed
-    pruned = json.loads(ok("compress", run, "-o", tmp_path / "p.nerv", "--prune", "0.5", "--finetune-epochs",
+    pruned = json.loads(cli_ok("compress", run, "-o", tmp_path / "p.nerv", "--prune", "0.5", "--finetune-epochs",
                            1, "--qat-epochs", 1, "--quiet", "--json"))
     assert pruned["bytes"] < 0.75 * plain["bytes"]
     assert abs(pruned["sparsity"] - 0.5) < 0.02
-    data = json.loads(ok("inspect", tmp_path / "p.nerv", "--json"))
+    data = json.loads(cli_ok("inspect", tmp_path / "p.nerv", "--json"))
     assert any(s["kind"] == "sparse" for s in data["sections"])
     # the decoded network really has the zeros
     from nervkit.compress.model_codec import read_nerv

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import gradient_clip, run_cli
+from helpers import cli_ok, clip_tensor, gradient_clip, meta_model, run_cli
 from nervkit.api import _train_config
 from nervkit.compress.model_codec import parse_nerv, read_nerv, write_nerv
 from nervkit.compress.prune import prunable_parameters
@@ -28,21 +28,13 @@ BUNNY_640 = VideoGeometry(132, 640, 1280)
 TINY_MODEL = {"embed_channels": 4, "encoder_width": 8, "channels": 16, "lower_width": 8}
 
 
-def meta_model(geometry: VideoGeometry, **kwargs) -> HNeRV:
-    """The model without allocating weights (official counts only)."""
-    config = get_method("hnerv").build_config(geometry, **kwargs)
-    with torch.device("meta"):
-        return HNeRV(config, geometry)
 
 
-def clip_tensor(n: int = 8, height: int = 36, width: int = 60) -> torch.Tensor:
-    frames = torch.from_numpy(np.stack(gradient_clip(n, height, width)))
-    return frames.permute(0, 3, 1, 2).float() / 255.0
 
 
 # -- official accounting ---------------------------------------------------------------------------
 def test_budget_reproduces_the_official_180x320_baseline() -> None:
-    model = meta_model(BUNNY_SMALL, params=1_500_000)
+    model = meta_model("hnerv", BUNNY_SMALL, params=1_500_000)
     cfg = model.config
     assert cfg.strides == (5, 2, 2) and (cfg.embed_height, cfg.embed_width) == (9, 16)
     assert cfg.channels == 119 and stage_widths(cfg) == [99, 82, 68] and kernel_sizes(cfg) == [1, 3, 5]
@@ -62,7 +54,7 @@ def test_budget_reproduces_the_official_180x320_baseline() -> None:
      ("640x1280-3M", 97, [81, 68, 57, 48, 40], 3_011_603)],
 )
 def test_paper_presets_match_official_counts_at_640x1280(preset, c_init, widths, decoder) -> None:
-    model = meta_model(BUNNY_640, preset=preset)
+    model = meta_model("hnerv", BUNNY_640, preset=preset)
     assert model.config.strides == (5, 4, 4, 2, 2) and kernel_sizes(model.config) == [1, 3, 5, 5, 5]
     assert model.config.channels == c_init and stage_widths(model.config) == widths
     counts = model.parameter_counts()
@@ -73,14 +65,14 @@ def test_paper_presets_match_official_counts_at_640x1280(preset, c_init, widths,
 @pytest.mark.parametrize("frames,c_init,widths,reported", [(600, 91, [76, 63, 52, 43, 36], 2.913),
                                                           (300, 92, [77, 64, 53, 44, 37], 2.975)])
 def test_uvg_preset_solves_c_init_per_video_length(frames, c_init, widths, reported) -> None:
-    model = meta_model(VideoGeometry(frames, 960, 1920), preset="960x1920-3M")
+    model = meta_model("hnerv", VideoGeometry(frames, 960, 1920), preset="960x1920-3M")
     assert model.config.channels == c_init and stage_widths(model.config) == widths
     assert round(model.parameter_counts().official / 1e6, 3) == reported
     assert model.parameter_counts().parts["encoder"] == 326_640
 
 
 def test_480x960_preset_uses_the_dnerv_paper_strides() -> None:
-    model = meta_model(VideoGeometry(600, 480, 960), preset="480x960-3M")
+    model = meta_model("hnerv", VideoGeometry(600, 480, 960), preset="480x960-3M")
     cfg = model.config
     assert cfg.strides == (5, 4, 3, 2, 2) and (cfg.embed_height, cfg.embed_width) == (2, 4)
     assert abs(model.parameter_counts().official - 3e6) / 3e6 < 0.03
@@ -90,7 +82,7 @@ def test_budget_options_conflict_and_too_small_budgets() -> None:
     with pytest.raises(ConfigError, match="--channels and --params"):
         create_model("hnerv", VideoGeometry(4, 36, 60), params=20_000, channels=16)
     with pytest.raises(ModelError, match="too small for HNeRV"):
-        meta_model(BUNNY_SMALL, params=200_000)  # the embeddings alone take 304,128
+        meta_model("hnerv", BUNNY_SMALL, params=200_000)  # the embeddings alone take 304,128
     with pytest.raises(ModelError, match="odd"):
         create_model("hnerv", VideoGeometry(4, 36, 60), kernel_max=4, channels=8)
 
@@ -198,16 +190,12 @@ def test_convnext_encoder_shapes() -> None:
 
 
 # -- end to end through the CLI ---------------------------------------------------------------------
-def ok(*argv: object) -> str:
-    code, out, err = run_cli(*argv)
-    assert code == 0, f"nervkit {' '.join(map(str, argv))} failed ({code}): {err}"
-    return out
 
 
 def test_cli_fit_compress_decompress_round_trip(tmp_path: Path) -> None:
     clip = write_video(gradient_clip(6), tmp_path / "clip.mkv", lossless=True)
     run = tmp_path / "run"
-    ok("fit", clip, "--model", "hnerv", "--params", "30k", "-o", run, "--epochs", 6, "--quiet", "--no-video",
+    cli_ok("fit", clip, "--model", "hnerv", "--params", "30k", "-o", run, "--epochs", 6, "--quiet", "--no-video",
        "--threads", 1)
     meta = json.loads((run / "run.json").read_text())
     assert (meta["train"]["loss"], meta["train"]["lr"], meta["train"]["batch_size"]) == ("l2", 1e-3, 2)
@@ -215,15 +203,15 @@ def test_cli_fit_compress_decompress_round_trip(tmp_path: Path) -> None:
     assert counts["parts"]["embeddings"] == 6 * 16 * 9 * 15
 
     nerv = tmp_path / "v.nerv"
-    report = json.loads(ok("compress", run, "-o", nerv, "--json"))
-    sections = json.loads(ok("inspect", nerv, "--json"))["groups"]
+    report = json.loads(cli_ok("compress", run, "-o", nerv, "--json"))
+    sections = json.loads(cli_ok("inspect", nerv, "--json"))["groups"]
     assert sections["embeddings"]["values"] == counts["parts"]["embeddings"]
     assert sections["decoder"]["values"] == counts["total"] - counts["parts"]["embeddings"]
     assert report["bpp"] == pytest.approx(nerv.stat().st_size * 8 / (6 * 36 * 60))
     assert abs(report["psnr"] - meta["psnr"]) < 0.5  # 8-bit weights, 6-bit embeddings: little lost
 
-    ok("decompress", nerv, "-o", tmp_path / "a")
-    ok("decompress", nerv, "-o", tmp_path / "b")
+    cli_ok("decompress", nerv, "-o", tmp_path / "a")
+    cli_ok("decompress", nerv, "-o", tmp_path / "b")
     first = sorted((tmp_path / "a").iterdir())
     assert len(first) == 6
     for a in first:

@@ -3,7 +3,7 @@
 See README.md for the quick start; the Python API mirrors the ``nervkit`` CLI.
 """
 
-from .api import DataOptions, FittedRun, decode, evaluate, fit, info, load, sample_video
+from .api import DataOptions, FittedRun, decode, evaluate, fit, info, inpaint, interpolate, load, sample_video
 from .compression import compress, decompress, inspect
 from .errors import NervkitError
 from .models import VideoGeometry, create_model, get_method, list_methods
@@ -23,7 +23,9 @@ __all__ = [
     "fit",
     "get_method",
     "info",
+    "inpaint",
     "inspect",
+    "interpolate",
     "list_methods",
     "load",
     "sample_video",

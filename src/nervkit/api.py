@@ -32,7 +32,8 @@ from .models import Representation, VideoGeometry, get_method
 from .models.config import config_to_dict
 from .models.sizing import parse_param_count
 from .runs import RunDir
-from .train import TrainConfig, Trainer, evaluate_model, init_distributed, resolve_device, shutdown_distributed
+from .tasks import TaskData, TaskOptions, evaluate_run, prepare
+from .train import TrainConfig, Trainer, init_distributed, resolve_device, shutdown_distributed
 
 
 def sample_video() -> Path:
@@ -49,6 +50,15 @@ class DataOptions:
     size: tuple[int, int] | None = None
     raw_size: tuple[int, int] | None = None
     raw_fps: float = 25.0
+    # what is trained on (nervkit.tasks): frame split, inpainting mask, denoising noise
+    train_frames: str = "all"
+    mask: str | None = None
+    noise: str | None = None
+    noise_seed: int = 0
+
+    @property
+    def tasks(self) -> TaskOptions:
+        return TaskOptions(self.train_frames, self.mask, self.noise, self.noise_seed)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -64,6 +74,10 @@ class DataOptions:
             size=tuple(d["size"]) if d.get("size") else None,  # type: ignore[arg-type]
             raw_size=tuple(d["raw_size"]) if d.get("raw_size") else None,  # type: ignore[arg-type]
             raw_fps=float(d.get("raw_fps", 25.0)),
+            train_frames=d.get("train_frames") or "all",
+            mask=d.get("mask"),
+            noise=d.get("noise"),
+            noise_seed=int(d.get("noise_seed") or 0),
         )
 
 
@@ -77,6 +91,8 @@ class FittedRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     evals: list[dict[str, Any]] = field(default_factory=list)
     metrics: QualityReport | None = None
+    #: per-task quality (interpolation / inpainting / denoising sections of metrics.json)
+    tasks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -137,6 +153,10 @@ def fit(
     frames: str | None = None,
     raw_size: str | tuple[int, int] | None = None,
     raw_fps: float = 25.0,
+    train_frames: str = "all",
+    mask: str | None = None,
+    noise: str | None = None,
+    noise_seed: int = 0,
     model_options: dict[str, Any] | None = None,
     train: TrainConfig | None = None,
     resume: bool = False,
@@ -151,13 +171,20 @@ def fit(
     without ``train`` the method's own recipe (e.g. HNeRV: L2 loss, lr 1e-3, batch 2) fills in the
     fields not given.
     With ``resume=True`` the run in ``out`` continues from its checkpoint with its stored settings.
+    ``train_frames``, ``mask``, ``noise`` and ``noise_seed`` choose what is trained on for the
+    interpolation, inpainting and denoising tasks (:class:`nervkit.tasks.TaskOptions`, docs/tasks.md);
+    the run's metrics then hold the per-task numbers (``FittedRun.tasks``).
     """
     run = RunDir.at(out)
     if resume:
+        if train_frames != "all" or mask or noise or noise_seed:
+            raise ConfigError("--resume continues a run with its stored data options; drop --train-frames, "
+                              "--mask, --noise and --noise-seed")
         return _resume(run, progress=progress, write_video=write_video, memory_budget=memory_budget,
                        train_overrides=train_overrides)
     if video is None:
         raise ConfigError("no input video given")
+    tasks = TaskOptions(train_frames, mask, noise, noise_seed).validate()  # cheap errors first
     # under torchrun only rank 0 checks and writes the run folder: the other ranks would find the
     # run.json that rank 0 may already have written and refuse it as an existing run
     main_rank = int(os.environ.get("RANK", "0")) == 0
@@ -176,6 +203,10 @@ def fit(
         size=size_hw,
         raw_size=raw_hw,
         raw_fps=float(raw_fps),
+        train_frames=tasks.train_frames,
+        mask=tasks.mask,
+        noise=tasks.noise,
+        noise_seed=tasks.noise_seed,
     )
     budget = parse_param_count(params) if params is not None else None
     # check the model options before decoding the video: cheap errors first
@@ -183,6 +214,7 @@ def fit(
     existed = run.path.exists()
     try:
         store = _load_store(data, run, memory_budget)
+        task_data = prepare(data.tasks, store)  # bad masks, empty splits: before the run is written
         geometry = VideoGeometry(len(store), store.height, store.width)
         config = spec.build_config(geometry, preset=preset, params=budget, overrides=model_options)
     except BaseException:
@@ -211,7 +243,7 @@ def fit(
     if main_rank:
         run.path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run.run_file, meta)
-    return _train(run, net, store, train_cfg, meta, None, progress, write_video)
+    return _train(run, net, task_data, train_cfg, meta, None, progress, write_video)
 
 
 def _load_store(data: DataOptions, run: RunDir, memory_budget: int | None) -> FrameStore:
@@ -258,18 +290,25 @@ def _resume(run: RunDir, *, progress: bool, write_video: bool, memory_budget: in
         net = spec.model_cls(config_from_dict(spec.config_cls, meta["config"]), geometry)
     if (len(store), store.height, store.width) != (net.geometry.num_frames, net.geometry.height, net.geometry.width):
         raise RunDirError(f"the video {data.source} no longer matches the run in {run.path}")
-    return _train(run, net, store, train_cfg, meta, state, progress, write_video)
+    return _train(run, net, prepare(data.tasks, store), train_cfg, meta, state, progress, write_video)
 
 
-def _train(run: RunDir, net: Representation, store: FrameStore, train_cfg: TrainConfig, meta: dict[str, Any],
+def task_data(fitted: FittedRun, memory_budget: int | None = None) -> TaskData:
+    """The training data of a fitted run, rebuilt from its stored data options (compress, tasks)."""
+    data = DataOptions.from_dict(fitted.meta["data"])
+    return prepare(data.tasks, _load_store(data, fitted.run_dir, memory_budget))
+
+
+def _train(run: RunDir, net: Representation, data: TaskData, train_cfg: TrainConfig, meta: dict[str, Any],
            state: dict[str, Any] | None, progress: bool, write_video: bool) -> FittedRun:
+    store = data.store
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     device = resolve_device(train_cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
     dist = init_distributed(device)
     try:
-        trainer = Trainer(net, store, train_cfg, device=device, checkpoint_path=run.checkpoint, dist=dist,
-                          progress=progress)
+        trainer = Trainer(net, store, train_cfg, device=device, train_indices=data.train_indices,
+                          checkpoint_path=run.checkpoint, dist=dist, progress=progress, loss_mask=data.loss_mask)
         if state is not None:
             trainer.load_state_dict(state)
         final = trainer.fit()
@@ -277,10 +316,10 @@ def _train(run: RunDir, net: Representation, store: FrameStore, train_cfg: Train
             return FittedRun(run, net.cpu().eval(), meta, final.history, final.evals, None)
         write_json_atomic(run.history_file, {"epochs": final.history, "evals": final.evals,
                                              "train_seconds": final.elapsed})
-        report = evaluate_model(net, store)
-        write_json_atomic(run.metrics_file, {"frames": len(store), **report.to_dict()})
+        report, tasks = evaluate_run(net, data)  # against the clean video; per task where one is set
+        write_json_atomic(run.metrics_file, {"frames": len(store), **report.to_dict(), **tasks})
         net = net.cpu().eval()
-        fitted = FittedRun(run, net, meta, final.history, final.evals, report)
+        fitted = FittedRun(run, net, meta, final.history, final.evals, report, tasks)
         if write_video:
             write_decoded(net, run.decoded_video, fps=fitted.fps, lossless=False)
         meta = {**meta, "status": "complete", "train_seconds": final.elapsed, "psnr": report.psnr,
@@ -299,7 +338,16 @@ def load(run_dir: str | os.PathLike[str], device: str = "cpu") -> FittedRun:
     run = RunDir.at(run_dir)
     meta = run.read_meta()
     model, state = run.load_model(device)
-    return FittedRun(run, model, meta, list(state.get("history", [])), list(state.get("evals", [])))
+    tasks: dict[str, Any] = {}
+    if run.metrics_file.is_file():
+        import json
+
+        try:
+            metrics = json.loads(run.metrics_file.read_text())
+            tasks = {k: metrics[k] for k in ("interpolation", "inpainting", "denoising") if k in metrics}
+        except (OSError, ValueError):
+            pass
+    return FittedRun(run, model, meta, list(state.get("history", [])), list(state.get("evals", [])), tasks=tasks)
 
 
 def write_decoded(model: Representation, output: str | os.PathLike[str], *, fps: float, lossless: bool,
@@ -326,6 +374,54 @@ def decode(
     n = fitted.model.geometry.num_frames
     indices = list(FrameRange.parse(frames).resolve(n)) if frames else None
     return write_decoded(fitted.model, output, fps=fitted.fps, lossless=lossless, indices=indices, crf=crf)
+
+
+def interpolate(run: str | os.PathLike[str], factor: int, out: str | os.PathLike[str], *, lossless: bool = False,
+                crf: int = 12, device: str = "cpu") -> dict[str, Any]:
+    """Synthesise in-between frames: decode ``run`` (a run folder or a ``.nerv`` file) at the fractional
+    positions 0, 1/factor, …, N − 1 (``Representation.decode_at``) into ``out`` at fps × factor.
+
+    Returns ``{"file", "frames", "fps", "factor", "source_frames", "method"}``; the output holds
+    N + (N − 1)(factor − 1) frames (see :mod:`nervkit.tasks.interpolation`).
+    """
+    from .tasks.interpolation import interpolation_positions, write_interpolated
+
+    path = Path(run)
+    if path.is_file():
+        from .compress.model_codec import read_nerv
+
+        nerv = read_nerv(path)
+        model = nerv.build_model().to(resolve_device(device)).eval()
+        fps = float(nerv.header.get("video", {}).get("fps") or 25.0)
+    else:
+        fitted = load(path, resolve_device(device))
+        model, fps = fitted.model, fitted.fps
+    interpolation_positions(model.geometry.num_frames, factor)  # a bad factor fails before writing
+    return write_interpolated(model, out, factor=factor, fps=fps, lossless=lossless, crf=crf)
+
+
+def inpaint(run: str | os.PathLike[str], mask: str, out: str | os.PathLike[str] | None = None, *,
+            lossless: bool = False, crf: int = 12, device: str = "cpu") -> dict[str, Any]:
+    """Inpainting with masked inputs at test time (the DNeRV protocol) on a run fitted to the clean video.
+
+    A frame-conditioned method recomputes its side information from the masked source frames (the
+    run folder is not changed); NeRV just decodes (``"protocol": "index"``). Returns the whole-frame
+    and inside-the-mask quality against the unmasked frames; ``out`` also writes the decoded video.
+    See :mod:`nervkit.tasks.inpainting`.
+    """
+    from .data.masks import check_mask_spec, make_mask
+    from .tasks.inpainting import inpaint_from_masked_input
+
+    check_mask_spec(mask)
+    fitted = load(run, resolve_device(device))
+    data = DataOptions.from_dict(fitted.meta["data"])
+    clean = _load_store(data, fitted.run_dir, None)
+    holes = make_mask(mask, len(clean), clean.height, clean.width)
+    result = inpaint_from_masked_input(fitted.model, clean, holes, mask)
+    result = {"run": str(fitted.run_dir.path), "method": fitted.model.method, **result}
+    if out is not None:
+        result["file"] = str(write_decoded(fitted.model, out, fps=fitted.fps, lossless=lossless, crf=crf))
+    return result
 
 
 def evaluate(reference: str | os.PathLike[str], distorted: str | os.PathLike[str], **kwargs: Any) -> QualityReport:

@@ -14,15 +14,14 @@ from typing import Any
 
 import torch
 
-from .api import DataOptions, FittedRun, _load_store, load, write_decoded
+from .api import FittedRun, load, task_data, write_decoded
 from .compress.model_codec import SPARSE_THRESHOLD, read_nerv, write_nerv
 from .compress.prune import apply_masks, magnitude_masks, sparsity
 from .compress.qat import quantization_aware
-from .data import FrameStore
 from .errors import ConfigError
 from .io import FrameRange
 from .models.config import replace_config
-from .runs import RunDir
+from .tasks import TaskData
 from .train import TrainConfig, Trainer, evaluate_model, resolve_device
 
 
@@ -36,8 +35,9 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
     ``finetune_epochs`` of training with the masks fixed; ``qat_epochs`` trains through the file's
     quantizer (straight-through estimator). bpp = file bytes × 8 / (frames × H × W) of the written
     file. Per-frame side information computed from the frames (HNeRV's embeddings) is refreshed
-    from the source frames before writing. The quality is measured on the model rebuilt *from the
-    file* against the run's source frames, so it equals what ``decompress`` + ``eval`` measure on
+    from the run's training data (the source frames, with the run's noise / mask / frame split of
+    :mod:`nervkit.tasks`) before writing; fine-tuning uses the same data and training frames. The quality is measured on the model rebuilt *from the
+    file* against the run's (clean) source frames, so it equals what ``decompress`` + ``eval`` measure on
     the same kind of device (``device``: where fine-tuning and the quality check run; auto = CUDA
     when present). The run folder is not modified.
     """
@@ -51,19 +51,19 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
         raise ConfigError(f"-o {output} is a folder; give a file name such as video.nerv")
     fitted = load(run_dir)
     masks = magnitude_masks(fitted.model, prune) if prune else {}
-    store = None
+    data = None  # the run's training data (its frame split, mask and noise), loaded when needed
     if masks:
         apply_masks(fitted.model, masks)
         if finetune_epochs:
-            store = _source_frames(fitted)
-            _finetune(fitted, store, finetune_epochs, masks, progress, device)
+            data = task_data(fitted)
+            _finetune(fitted, data, finetune_epochs, masks, progress, device)
     if qat_epochs:
-        store = store or _source_frames(fitted)
+        data = data or task_data(fitted)
         with quantization_aware(fitted.model, bits=bits, embed_bits=embed_bits, sparse_threshold=SPARSE_THRESHOLD):
-            _finetune(fitted, store, qat_epochs, masks, progress, device)
+            _finetune(fitted, data, qat_epochs, masks, progress, device)
     if fitted.model.frame_side_info:  # e.g. HNeRV: store embeddings of the encoder as it is now
-        store = store or _source_frames(fitted)
-        fitted.model.refresh_side_info(store)
+        data = data or task_data(fitted)
+        fitted.model.refresh_side_info(data.store)
     video = {"fps": fitted.fps, "source": fitted.meta.get("data", {}).get("source"),
              "source_size": fitted.meta.get("source_size")}
     size = write_nerv(output, fitted.model, bits=bits, embed_bits=embed_bits, video=video)
@@ -81,19 +81,14 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
                    "qat_epochs": qat_epochs})
     if evaluate:
         decoded = read_nerv(output).build_model().to(resolve_device(device))
-        quality = evaluate_model(decoded, store or _source_frames(fitted))
+        quality = evaluate_model(decoded, (data or task_data(fitted)).clean)  # vs the clean video
         report["device"] = str(next(decoded.parameters()).device.type)
         report.update({"psnr": quality.psnr, "psnr_global": quality.psnr_global, "ssim": quality.ssim,
                        "ms_ssim": quality.ms_ssim})
     return report
 
 
-def _source_frames(fitted: FittedRun) -> FrameStore:
-    data = DataOptions.from_dict(fitted.meta["data"])
-    return _load_store(data, RunDir.at(fitted.run_dir.path), None)
-
-
-def _finetune(fitted: FittedRun, store: FrameStore, epochs: int, masks: dict[str, torch.Tensor],
+def _finetune(fitted: FittedRun, data: TaskData, epochs: int, masks: dict[str, torch.Tensor],
               progress: bool, device: str) -> None:
     """Continue training the run's model in memory: its own recipe, ``epochs`` epochs, no warm-up,
     pruned weights held at zero after every step."""
@@ -101,8 +96,8 @@ def _finetune(fitted: FittedRun, store: FrameStore, epochs: int, masks: dict[str
                                             "eval_every": epochs, "device": device})
     model = fitted.model
     device = resolve_device(cfg.device)
-    trainer = Trainer(model, store, cfg, device=device, progress=progress,
-                      after_step=(lambda: apply_masks(model, masks)) if masks else None)
+    trainer = Trainer(model, data.store, cfg, device=device, progress=progress, train_indices=data.train_indices,
+                      loss_mask=data.loss_mask, after_step=(lambda: apply_masks(model, masks)) if masks else None)
     trainer.fit()
     model.cpu().eval()
 

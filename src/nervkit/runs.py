@@ -6,7 +6,8 @@ Layout of a run folder::
                     parameter counts, status ("training" | "complete")
     checkpoint.pt   latest checkpoint (model, optimizer, progress, history) — atomic, resumable
     history.json    per-epoch loss / train PSNR / lr / seconds, and the evaluations
-    metrics.json    final quality of the fitted model on all frames (PSNR, SSIM, MS-SSIM, per frame)
+    metrics.json    final quality of the fitted model on all frames against the clean source (PSNR, SSIM,
+                    MS-SSIM, per frame), plus the interpolation / inpainting / denoising sections
     decoded.mp4     the decoded video (H.264, near-lossless CRF); ``nervkit decode`` makes others
 """
 

@@ -14,7 +14,8 @@ from ..errors import ConfigError
 from ..io.atomic import write_json_atomic
 from ..io.size import parse_size
 from ..models import get_method, list_methods
-from ..models.config import config_from_dict
+from ..models.config import config_from_dict, config_to_dict
+from ..tasks import TaskOptions, summarize
 from ..train.config import TrainConfig
 from .dataclass_args import collect
 
@@ -50,8 +51,9 @@ def _fit(args: argparse.Namespace) -> int:
     # convert/check now (one-line errors for nonsense values) — the API re-checks
     config_from_dict(TrainConfig, train_options)
     model_options = collect(args, args.model_fields)
+    task_options = collect(args, args.task_fields)
     if args.resume:
-        if model_options or args.preset or args.params or args.size or args.frames:
+        if model_options or args.preset or args.params or args.size or args.frames or task_options:
             raise ConfigError("--resume continues a run with its stored settings; drop the model/data options")
         fitted = api.fit(out=args.out, resume=True, progress=not args.quiet, write_video=not args.no_video,
                          **{k: _typed_train(k, v) for k, v in train_options.items()})
@@ -73,6 +75,7 @@ def _fit(args: argparse.Namespace) -> int:
             raw_size=args.raw_size,
             raw_fps=args.fps,
             model_options=model_options,
+            **config_to_dict(config_from_dict(TaskOptions, task_options)),
             progress=not args.quiet,
             write_video=not args.no_video,
             **{k: _typed_train(k, v) for k, v in train_options.items()},
@@ -92,6 +95,7 @@ def _fit(args: argparse.Namespace) -> int:
         "train_seconds": meta.get("train_seconds"),
         "psnr": report.psnr if report else None,
         "ms_ssim": report.ms_ssim if report else None,
+        **summarize(fitted.tasks),
     }
     if args.json:
         _out(json.dumps(summary, indent=2))
@@ -102,8 +106,35 @@ def _fit(args: argparse.Namespace) -> int:
                 f"{meta['method']}: {summary['parameters']:,} parameters, {geo.num_frames} frames "
                 f"{geo.height}x{geo.width}, {summary['epochs']} epochs in {_duration(summary['train_seconds'] or 0)}"
             )
-            _out(f"PSNR {report.psnr:.2f} dB  MS-SSIM {report.ms_ssim:.4f}  SSIM {report.ssim:.4f}")
+            _out(f"PSNR {report.psnr:.2f} dB  MS-SSIM {report.ms_ssim:.4f}  SSIM {report.ssim:.4f}"
+                 + ("  (against the clean video)" if fitted.tasks else ""))
+        for line in _task_lines(fitted.tasks):
+            _out(line)
     return 0
+
+
+def _db(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} dB"
+
+
+def _task_lines(tasks: dict[str, Any]) -> list[str]:
+    lines = []
+    if "interpolation" in tasks:
+        t = tasks["interpolation"]
+        train, held = t["train"] or {}, t["heldout"] or {}
+        lines.append(f"interpolation ({t['train_frames']}, held-out frames via {t['heldout_protocol']}): "
+                     f"train frames PSNR {_db(train.get('psnr'))}, held-out frames PSNR {_db(held.get('psnr'))} "
+                     f"SSIM {held.get('ssim', 0):.4f}")
+    if "inpainting" in tasks:
+        t = tasks["inpainting"]
+        lines.append(f"inpainting ({t['mask']}, {100 * t['hole_fraction']:.1f} % holes): inside the mask PSNR "
+                     f"{_db(t['inside_mask']['psnr'])} SSIM {t['inside_mask']['ssim'] or 0:.4f}")
+    if "denoising" in tasks:
+        t = tasks["denoising"]
+        lines.append(f"denoising ({t['noise']}, seed {t['noise_seed']}): decoded vs clean "
+                     f"{_db(t['decoded_vs_clean']['psnr'])}, noisy input vs clean "
+                     f"{_db(t['noisy_input_vs_clean']['psnr'])}")
+    return lines
 
 
 def _typed_train(name: str, value: Any) -> Any:
@@ -113,6 +144,33 @@ def _typed_train(name: str, value: Any) -> Any:
 def cmd_decode(args: argparse.Namespace) -> int:
     out = api.decode(args.run, args.out, lossless=args.lossless, frames=args.frames, crf=args.crf)
     _out(f"wrote {out}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    result = api.interpolate(args.run, args.factor, args.out, lossless=args.lossless, crf=args.crf)
+    if args.json:
+        _out(json.dumps(result, indent=2))
+    else:
+        _out(f"wrote {result['file']}: {result['frames']} frames at {result['fps']:g} fps "
+             f"({result['source_frames']} decoded frames x{result['factor']}, {result['method']})")
+    return 0
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    result = api.inpaint(args.run, args.mask, args.out, lossless=args.lossless, crf=args.crf)
+    if args.json:
+        _out(json.dumps(summarize(result), indent=2))
+        return 0
+    whole, inside = result["whole_frame"], result["inside_mask"]
+    _out(f"inpainting {result['run']} ({result['method']}, mask {result['mask']}, "
+         f"{100 * result['hole_fraction']:.1f} % holes, protocol {result['protocol']})")
+    if "note" in result:
+        _out(f"note: {result['note']}")
+    _out(f"whole frame: PSNR {_db(whole['psnr'])}  SSIM {whole['ssim']:.4f}")
+    _out(f"inside mask: PSNR {_db(inside['psnr'])}  SSIM {inside['ssim'] or 0:.4f}")
+    if "file" in result:
+        _out(f"wrote {result['file']}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The ``nervkit`` command line: fit, decode, eval, info, models.
+"""The ``nervkit`` command line: fit, decode, interpolate, inpaint, eval, info, models, compress, bench.
 
 Every user error prints one line ``nervkit: error: …`` and exits with status 2; an interrupted fit
 says how to resume (exit 130); an unexpected failure prints one line too (set NERVKIT_DEBUG=1 for
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from ..bench.rd import RDConfig
 from ..errors import NervkitError
 from ..models import get_method, list_methods
+from ..tasks import TaskOptions
 from ..train.config import TrainConfig
 from . import commands
 from .dataclass_args import add_dataclass_options
@@ -74,6 +75,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         spec = get_method(method)
     except NervkitError:
         spec = None  # reported when the command runs
+    task_group = fit.add_argument_group("tasks (interpolation, inpainting, denoising; see docs/tasks.md)")
+    fit.set_defaults(task_fields=add_dataclass_options(task_group, TaskOptions))
     train_group = fit.add_argument_group("training")
     fit.set_defaults(train_fields=add_dataclass_options(  # help shows the method's own recipe
         train_group, TrainConfig, defaults=spec.train_defaults if spec is not None else None))
@@ -94,6 +97,34 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     dec.add_argument("--frames", help="frame range A:B to decode")
     dec.add_argument("--crf", type=int, default=12, help="H.264 quality for lossy .mp4 [default: 12]")
     dec.set_defaults(handler=commands.cmd_decode)
+
+    # interpolate / inpaint ---------------------------------------------------------------------------
+    itp = sub.add_parser("interpolate", help="synthesise in-between frames of a run (F x the frame rate)",
+                         formatter_class=HelpFormatter,
+                         description="Decode a run (or a .nerv file) at fractional frame positions: N + (N-1)(F-1) "
+                                     "frames at F x fps. NeRV decodes continuous t; HNeRV/DNeRV interpolate their "
+                                     "stored per-frame embeddings.")
+    itp.add_argument("run", help="run folder written by nervkit fit, or a .nerv file")
+    itp.add_argument("-o", "--out", required=True, help="output: .mp4/.mkv video, or a folder (ending in /) of PNGs")
+    itp.add_argument("--factor", type=int, default=2, help="frames per source frame interval, e.g. 2 or 4 [default: 2]")
+    itp.add_argument("--lossless", action="store_true", help="lossless: FFV1 in .mkv, or PNG frames")
+    itp.add_argument("--crf", type=int, default=12, help="H.264 quality for lossy .mp4 [default: 12]")
+    itp.add_argument("--json", action="store_true", help="print JSON")
+    itp.set_defaults(handler=commands.cmd_interpolate)
+
+    inp = sub.add_parser("inpaint", help="decode a run from masked inputs; PSNR/SSIM inside the mask",
+                         formatter_class=HelpFormatter,
+                         description="The DNeRV inpainting protocol on a run fitted to the clean video: "
+                                     "frame-conditioned methods (HNeRV, DNeRV) re-encode the masked frames; NeRV "
+                                     "just decodes. For training on masked frames use nervkit fit --mask.")
+    inp.add_argument("run", help="run folder written by nervkit fit")
+    inp.add_argument("--mask", required=True,
+                     help="disperse, disperse:SIDE, central, or a mask image / video (white = hole)")
+    inp.add_argument("-o", "--out", help="also write the inpainted video (.mp4/.mkv or a PNG folder/)")
+    inp.add_argument("--lossless", action="store_true", help="lossless: FFV1 in .mkv, or PNG frames")
+    inp.add_argument("--crf", type=int, default=12, help="H.264 quality for lossy .mp4 [default: 12]")
+    inp.add_argument("--json", action="store_true", help="print JSON")
+    inp.set_defaults(handler=commands.cmd_inpaint)
 
     # eval --------------------------------------------------------------------------------------------
     ev = sub.add_parser("eval", help="PSNR / SSIM / MS-SSIM of a video against a reference",

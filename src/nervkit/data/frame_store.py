@@ -57,6 +57,17 @@ class FrameStore:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return self.frames[idx].to(torch.float32).div_(255.0)
 
+    def neighbours(self, indices: torch.Tensor | list[int]) -> torch.Tensor:
+        """The previous and the next frame of each of ``indices``: float (n, 2, 3, H, W) in [0, 1].
+
+        The first frame is its own previous frame and the last its own next one (so their outer
+        frame differences are zero); a one-frame video is its own neighbour on both sides.
+        """
+        idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        last = len(self) - 1
+        pairs = torch.stack([(idx - 1).clamp(0, last), (idx + 1).clamp(0, last)], dim=1)
+        return self.get(pairs.reshape(-1)).reshape(len(idx), 2, *self.frames.shape[1:])
+
     @classmethod
     def from_tensor(cls, frames: torch.Tensor, fps: float = 25.0) -> FrameStore:
         """From frames (N, 3, H, W): uint8, or float in [0, 1]."""

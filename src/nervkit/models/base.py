@@ -16,16 +16,21 @@ A method is a :class:`Representation` (an ``nn.Module``) plus a :class:`MethodCo
   (HNeRV: the encoder's embeddings); the trainer calls it before every evaluation and at the end of
   training, the compressor before writing a file. ``model.load_stored(tensors)`` loads exactly what a
   file stored (a method drops its training-only modules, e.g. an encoder, there).
+* ``model.decode_at(positions)`` renders frames at fractional frame positions (interpolation); the
+  default interpolates stored per-frame side information (or blends neighbouring frames).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
+from ..errors import ModelError
 from .config import VideoGeometry
 
 if TYPE_CHECKING:
@@ -40,16 +45,19 @@ class FrameBatch:
 
     ``indices``: (n,) frame indices in the fitted video. ``frames``: (n, 3, H, W) float targets in
     [0, 1] at the true size (frame-conditioned methods also read them as input). ``mask``: optional
-    (n, 1, H, W) loss weights (1 = counted).
+    (n, 1, H, W) loss weights (1 = counted). ``neighbours``: (n, 2, 3, H, W) the previous and the next
+    frame of each (an edge frame is its own missing neighbour), given only to models that declare
+    ``needs_neighbours`` (DNeRV's frame differences).
     """
 
     indices: torch.Tensor
     frames: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    neighbours: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> FrameBatch:
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return FrameBatch(move(self.indices), move(self.frames), move(self.mask))
+        return FrameBatch(move(self.indices), move(self.frames), move(self.mask), move(self.neighbours))
 
     @property
     def target(self) -> torch.Tensor:
@@ -99,6 +107,8 @@ class Representation(nn.Module):
     #: True when stored per-frame side information is computed from the frames by
     #: :meth:`refresh_side_info` (callers then load the frames to refresh it before storing)
     frame_side_info: ClassVar[bool] = False
+    #: True when :meth:`forward` reads ``FrameBatch.neighbours`` (the trainer then fills it)
+    needs_neighbours: ClassVar[bool] = False
 
     def __init__(self, config: MethodConfig, geometry: VideoGeometry) -> None:
         super().__init__()
@@ -131,6 +141,26 @@ class Representation(nn.Module):
         """Recompute the stored per-frame side information from the frames of ``store`` so that
         :meth:`decode` reflects the current weights. Default: nothing to recompute."""
 
+    def decode_at(self, positions: torch.Tensor) -> torch.Tensor:
+        """Frames (n, 3, H_out, W_out) at fractional frame ``positions`` (float, in [0, N − 1]) from
+        stored state only, for frame interpolation; integer positions give what :meth:`decode` gives.
+
+        Default: a method whose stored per-frame side information (``stored_groups`` of kind
+        ``per_frame``) are buffers indexed by frame decodes that side information linearly
+        interpolated between the two neighbouring frames (HNeRV/DNeRV embeddings); any other method
+        blends the two neighbouring decoded frames. Index-based methods override it (NeRV: continuous t).
+        """
+        pos, lo, hi, w = self._neighbours(positions)
+        if not bool((w > 0).any()):
+            return self.decode(lo)
+        per_frame = self._per_frame_buffers()
+        if per_frame is not None:
+            mixed = {name: torch.lerp(buf[lo], buf[hi], w.to(buf.dtype).view(-1, *[1] * (buf.dim() - 1)))
+                     for name, buf in per_frame.items()}
+            with _swapped_buffers(self, mixed):
+                return self.decode(torch.arange(len(pos), device=pos.device))
+        return torch.lerp(self.decode(lo), self.decode(hi), w.view(-1, 1, 1, 1))
+
     def load_stored(self, tensors: dict[str, torch.Tensor]) -> None:
         """Load the tensors of :meth:`stored_groups` as a file holds them, strictly (a missing or
         extra tensor is an error). Methods with training-only modules that are not stored (an encoder)
@@ -148,3 +178,49 @@ class Representation(nn.Module):
         device = next(self.parameters()).device
         idx = torch.as_tensor(indices, dtype=torch.long, device=device)
         return self.crop(self.decode(idx)).clamp_(0, 1)
+
+    @torch.no_grad()
+    def decode_frames_at(self, positions: torch.Tensor | list[float]) -> torch.Tensor:
+        """:meth:`decode_at` cropped to the true size and clamped to [0, 1]."""
+        device = next(self.parameters()).device
+        pos = torch.as_tensor(positions, dtype=torch.float32, device=device)
+        return self.crop(self.decode_at(pos)).clamp_(0, 1)
+
+    def _neighbours(self, positions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(positions, floor index, next index, fraction) of fractional frame positions."""
+        n = self.geometry.num_frames
+        pos = torch.as_tensor(positions).to(torch.float32).reshape(-1)
+        if pos.numel() and (not bool(torch.isfinite(pos).all()) or pos.min() < 0 or pos.max() > n - 1):
+            raise ModelError(f"frame positions must lie in [0, {n - 1}] for a video of {n} frames")
+        lo = pos.floor().long().clamp(max=n - 1)
+        hi = (lo + 1).clamp(max=n - 1)
+        return pos, lo, hi, pos - lo.to(pos.dtype)
+
+    def _per_frame_buffers(self) -> dict[str, torch.Tensor] | None:
+        """The stored per-frame tensors, when all of them are buffers with one row per frame."""
+        n, buffers, found = self.geometry.num_frames, dict(self.named_buffers()), {}
+        for group in self.stored_groups():
+            if group.kind != "per_frame":
+                continue
+            for name in group.tensors:
+                buf = buffers.get(name)
+                if buf is None or buf.dim() == 0 or buf.shape[0] != n or not buf.is_floating_point():
+                    return None
+                found[name] = buf
+        return found or None
+
+
+@contextmanager
+def _swapped_buffers(module: nn.Module, tensors: dict[str, torch.Tensor]) -> Iterator[None]:
+    """Temporarily replace named buffers of ``module`` (restored on exit)."""
+    saved = []
+    try:
+        for name, tensor in tensors.items():
+            owner_name, _, leaf = name.rpartition(".")
+            owner = module.get_submodule(owner_name) if owner_name else module
+            saved.append((owner, leaf, owner._buffers[leaf]))
+            owner._buffers[leaf] = tensor
+        yield
+    finally:
+        for owner, leaf, tensor in reversed(saved):
+            owner._buffers[leaf] = tensor

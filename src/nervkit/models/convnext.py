@@ -1,4 +1,4 @@
-"""ConvNeXt frame encoders (spec §1.3), shared by the frame-conditioned methods (HNeRV, later DNeRV).
+"""ConvNeXt frame encoders (spec §1.3), shared by the frame-conditioned methods (HNeRV, DNeRV).
 
 A ConvNeXt block at width d (Liu et al., "A ConvNet for the 2020s", CVPR 2022, Fig. 4; used as the
 HNeRV encoder, HNeRV paper §3.1 / Fig. 3)::
@@ -10,7 +10,9 @@ HNeRV encoder, HNeRV paper §3.1 / Fig. 3)::
 its stride (stage 0: conv 3→d₀ then LayerNorm; later stages: LayerNorm then conv), then runs one
 ConvNeXt block at its own width. Stage widths are [width]×(S−1) + [embed_channels], so the last block
 already works at the embedding width and its output *is* the embedding (no norm or activation after
-it). Conv and linear weights start from a truncated normal (std 0.02), biases from 0.
+it). Conv and linear weights start from a truncated normal (std 0.02), biases from 0. DNeRV's paper
+uses this encoder for its content stream ("the settings in [HNeRV]") and for its difference stream;
+:class:`DNeRVCodeEncoder` is the variant the official DNeRV code runs.
 """
 
 from __future__ import annotations
@@ -67,13 +69,15 @@ class ConvNeXtEncoder(nn.Module):
     """Frames (n, 3, H, W) → embeddings (n, E, H/Πs, W/Πs) (HNeRV encoder, spec §1.3 / §3.2).
 
     ``strides``: the down-sampling factor of each stage; ``width``: channels of every stage but the
-    last; ``embed_channels``: E, the width of the last stage and of the embedding.
+    last; ``embed_channels``: E, the width of the last stage and of the embedding; ``in_channels``: 3
+    for frames (DNeRV's difference encoder takes 6, two stacked differences).
     """
 
-    def __init__(self, strides: tuple[int, ...], *, width: int = 64, embed_channels: int = 16) -> None:
+    def __init__(self, strides: tuple[int, ...], *, width: int = 64, embed_channels: int = 16,
+                 in_channels: int = 3) -> None:
         super().__init__()
         dims = [width] * (len(strides) - 1) + [embed_channels]
-        ins = [3, *dims[:-1]]
+        ins = [in_channels, *dims[:-1]]
         self.downsamples = nn.ModuleList(
             _downsample(i, c_in, c_out, s) for i, (c_in, c_out, s) in enumerate(zip(ins, dims, strides))
         )
@@ -85,6 +89,49 @@ class ConvNeXtEncoder(nn.Module):
         for down, block in zip(self.downsamples, self.stages):
             x = block(down(x))
         return x
+
+
+class DNeRVCodeBlock(nn.Module):
+    """The ConvNeXt block as the official DNeRV code runs it (spec §1.3): 1×1 convs instead of linears,
+    and its LayerNorm and layer scale γ are built (and counted) but skipped in the forward pass, so
+    they get no gradient: x + pwconv2(GELU(pwconv1(dwconv7×7(x))))."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=NORM_EPS)  # unused, as in the official code
+        self.pwconv1 = nn.Conv2d(dim, 4 * dim, 1)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Conv2d(4 * dim, dim, 1)
+        self.gamma = nn.Parameter(torch.full((dim,), LAYER_SCALE_INIT))  # unused, as in the official code
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pwconv2(self.act(self.pwconv1(self.dwconv(x))))
+
+
+class DNeRVCodeEncoder(nn.Module):
+    """DNeRV's encoders as in the official code (spec §1.3): every stage is conv (kernel = stride = s_i)
+    → channels-first LayerNorm → :class:`DNeRVCodeBlock`, all at ``width``, then a 1×1 conv to
+    ``embed_channels`` (16 for the content stream, 2 for the difference stream). PyTorch's default
+    initialisation. 372,480 + 1,040 parameters for 5,4,4,3,2 (content), 169,408 + 130 for 4,3,2 on six
+    input channels (differences).
+    """
+
+    def __init__(self, strides: tuple[int, ...], *, width: int = 64, embed_channels: int = 16,
+                 in_channels: int = 3) -> None:
+        super().__init__()
+        ins = [in_channels] + [width] * (len(strides) - 1)
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c_in, width, s, stride=s), ChannelLayerNorm(width), DNeRVCodeBlock(width))
+            for c_in, s in zip(ins, strides)
+        )
+        self.project = nn.Conv2d(width, embed_channels, 1)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames
+        for stage in self.stages:
+            x = stage(x)
+        return self.project(x)
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -34,15 +34,24 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..errors import ConfigError, ModelError
+from ..errors import ModelError
 from .base import FrameBatch, MethodConfig, ParameterCounts, Representation, StoredGroup
-from .blocks import ACTIVATIONS, NORMS, UpsampleBlock, make_activation, output_activation
+from .blocks import ACTIVATIONS, NORMS, make_activation, output_activation
 from .config import VideoGeometry, option
 from .convnext import ConvNeXtEncoder
+from .hybrid import (
+    check_kernels,
+    check_size_options,
+    embedding_layout,
+    index_batches,
+    module_size,
+    pad_frames,
+    reduced_widths,
+    upsample_stages,
+)
+from .hybrid import kernel_sizes as _kernel_sizes
 from .registry import register_method
-from .sizing import derive_layout, layout_for
 
 if TYPE_CHECKING:
     from ..data import FrameStore
@@ -77,12 +86,8 @@ class HNeRVConfig(MethodConfig):
     ) -> HNeRVConfig:
         cfg = self._with_layout(geometry)
         _check_options(cfg)
-        if target_params is not None:
-            for name in ("channels", "model_size"):
-                if name in fixed:
-                    raise ConfigError(f"--{name.replace('_', '-')} and --params both set the model size: "
-                                      "give one of them")
-        elif cfg.channels:
+        check_size_options(target_params, fixed)
+        if target_params is None and cfg.channels:
             return cfg
         if target_params is not None:  # the resolved config records the budget it was solved for
             cfg = replace(cfg, model_size=target_params / 1e6)
@@ -90,11 +95,7 @@ class HNeRVConfig(MethodConfig):
         return replace(cfg, channels=solve_channels(cfg, geometry, budget))
 
     def _with_layout(self, geometry: VideoGeometry) -> HNeRVConfig:
-        if self.strides:
-            grid = (self.embed_height, self.embed_width) if self.embed_height and self.embed_width else None
-            layout = layout_for(geometry.height, geometry.width, self.strides, grid)
-        else:
-            layout = derive_layout(geometry.height, geometry.width)
+        layout = embedding_layout(geometry, self.strides, self.embed_height, self.embed_width)
         return replace(self, strides=layout.strides, embed_height=layout.grid_height,
                        embed_width=layout.grid_width)
 
@@ -104,26 +105,20 @@ def _check_options(cfg: HNeRVConfig) -> None:
     for name in positive:
         if getattr(cfg, name) < 1:
             raise ModelError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.kernel_min % 2 == 0 or cfg.kernel_max % 2 == 0 or cfg.kernel_max < cfg.kernel_min:
-        raise ModelError(f"decoder kernels must be odd with --kernel-min <= --kernel-max, "
-                         f"got {cfg.kernel_min} and {cfg.kernel_max}")
+    check_kernels(cfg.kernel_min, cfg.kernel_max)
     if not cfg.reduction > 0 or not cfg.model_size > 0 or cfg.channels < 0:
         raise ModelError("--reduction and --model-size must be positive and --channels >= 0")
 
 
 def kernel_sizes(cfg: HNeRVConfig) -> list[int]:
     """Kernel of each decoder block: k_i = min(k_min + 2i, k_max) (spec §1.2)."""
-    return [min(cfg.kernel_min + 2 * i, cfg.kernel_max) for i in range(len(cfg.strides))]
+    return _kernel_sizes(len(cfg.strides), cfg.kernel_min, cfg.kernel_max)
 
 
 def stage_widths(cfg: HNeRVConfig) -> list[int]:
     """Output channels of each decoder block: C_{i+1} = max(round(C_i / r), lower_width) (spec §1.2;
     Python's round, half to even, as the official code: 82.5 → 82)."""
-    widths, c = [], cfg.channels
-    for _ in cfg.strides:
-        c = max(round(c / cfg.reduction), cfg.lower_width)
-        widths.append(c)
-    return widths
+    return reduced_widths(cfg.channels, len(cfg.strides), cfg.reduction, lower=cfg.lower_width)
 
 
 def embedding_values(cfg: HNeRVConfig, geometry: VideoGeometry) -> int:
@@ -188,14 +183,10 @@ class HNeRV(Representation):
             c.strides, width=c.encoder_width, embed_channels=c.embed_channels
         )
         self.stem = nn.Sequential(nn.Conv2d(c.embed_channels, c.channels, 1), make_activation(c.activation))
-        blocks, width = [], c.channels
-        for stride, kernel, out in zip(c.strides, kernel_sizes(c), stage_widths(c)):
-            blocks.append(
-                UpsampleBlock(width, out, stride, kernel_size=kernel, activation=c.activation, norm=c.norm)
-            )
-            width = out
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Conv2d(width, 3, 3, padding=1)
+        widths = stage_widths(c)
+        self.blocks = nn.Sequential(*upsample_stages(c.channels, c.strides, kernel_sizes(c), widths,
+                                                     activation=c.activation, norm=c.norm))
+        self.head = nn.Conv2d(widths[-1], 3, 3, padding=1)
         shape = (geometry.num_frames, c.embed_channels, c.embed_height, c.embed_width)
         self.register_buffer("embeddings", torch.zeros(shape))
 
@@ -210,13 +201,7 @@ class HNeRV(Representation):
         if self.encoder is None:
             raise ModelError("this HNeRV model was rebuilt from stored tensors and holds no encoder: "
                              "it can decode its stored frames but not encode new ones")
-        return self.encoder(self._pad(frames))
-
-    def _pad(self, frames: torch.Tensor) -> torch.Tensor:
-        """Pad bottom/right to the network size by repeating the edge pixels."""
-        oh, ow = self.output_size
-        dh, dw = oh - frames.shape[-2], ow - frames.shape[-1]
-        return F.pad(frames, (0, dw, 0, dh), mode="replicate") if dh or dw else frames
+        return self.encoder(pad_frames(frames, self.output_size))
 
     def forward(self, batch: FrameBatch) -> torch.Tensor:
         """Training prediction: encode the batch's frames, decode their embeddings."""
@@ -229,9 +214,8 @@ class HNeRV(Representation):
         if len(store) != n:
             raise ModelError(f"the store has {len(store)} frames but the model was fitted to {n}")
         device = self.embeddings.device
-        for start in range(0, n, batch_size):
-            idx = list(range(start, min(start + batch_size, n)))
-            self.embeddings[start : idx[-1] + 1] = self.encode(store.get(idx).to(device))
+        for idx in index_batches(n, batch_size):
+            self.embeddings[idx[0] : idx[-1] + 1] = self.encode(store.get(idx).to(device))
 
     # -- decoder side (stored) -------------------------------------------------------------------
     def decode_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -241,6 +225,13 @@ class HNeRV(Representation):
 
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         return self.decode_embeddings(self.embeddings[indices])
+
+    def decode_at(self, positions: torch.Tensor) -> torch.Tensor:
+        """Frames at fractional positions: the stored embeddings of the two neighbouring frames,
+        linearly interpolated, through the decoder (HNeRV has no continuous time input)."""
+        _, lo, hi, w = self._neighbours(positions)
+        lo, hi, w = lo.to(self.embeddings.device), hi.to(self.embeddings.device), w.to(self.embeddings.device)
+        return self.decode_embeddings(torch.lerp(self.embeddings[lo], self.embeddings[hi], w.view(-1, 1, 1, 1)))
 
     # -- storage and accounting ------------------------------------------------------------------
     def stored_groups(self) -> list[StoredGroup]:
@@ -259,13 +250,12 @@ class HNeRV(Representation):
     def parameter_counts(self) -> ParameterCounts:
         """Official: decoder without the 3×3 head + embeddings (spec §3.3); total: every stored
         value (head included). The encoder is listed in ``parts`` but neither stored nor counted."""
-        size = lambda m: sum(p.numel() for p in m.parameters()) if m is not None else 0  # noqa: E731
         parts = {
-            "fc": size(self.stem),
-            "blocks": size(self.blocks),
-            "head": size(self.head),
+            "fc": module_size(self.stem),
+            "blocks": module_size(self.blocks),
+            "head": module_size(self.head),
             "embeddings": self.embeddings.numel(),
-            "encoder": size(self.encoder),
+            "encoder": module_size(self.encoder),
         }
         official = parts["fc"] + parts["blocks"] + parts["embeddings"]
         return ParameterCounts(official=official, total=official + parts["head"], parts=parts)

@@ -185,6 +185,12 @@ class NeRV(Representation):
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         return self.decode_time(self.frame_time(indices))
 
+    def decode_at(self, positions: torch.Tensor) -> torch.Tensor:
+        """Frames at fractional positions: t = position / N (or / (N−1)) fed to the same network —
+        NeRV's interpolation is the continuous index itself."""
+        pos = self._neighbours(positions)[0]
+        return self.decode_time(self.frame_time(pos))
+
     def parameter_counts(self) -> ParameterCounts:
         parts = {
             "mlp": sum(p.numel() for p in self.stem.parameters()),

@@ -80,6 +80,7 @@ class Trainer:
         dist: DistContext | None = None,
         progress: bool = True,
         after_step: Callable[[], None] | None = None,
+        loss_mask: torch.Tensor | None = None,
     ) -> None:
         config.validate()
         self.config = config
@@ -104,6 +105,8 @@ class Trainer:
         self._stop_signal: int | None = None
         self._side_info_stale = True  # the weights changed since refresh_side_info last ran
         self.after_step = after_step  # e.g. re-apply pruning masks after every optimizer step
+        # loss weights (1 or N, 1, H, W), 1 = counted (inpainting: 0 in the holes); None = every pixel
+        self.loss_mask = None if loss_mask is None else loss_mask.to(torch.float32)
         self._last_save = time.monotonic()
 
     # -- checkpoints ---------------------------------------------------------------------------------
@@ -154,8 +157,13 @@ class Trainer:
     def _step(self, indices: torch.Tensor) -> tuple[float, float]:
         target = self.store.get(indices).to(self.device, non_blocking=True)
         batch = FrameBatch(indices.to(self.device), target)
+        if self.model.needs_neighbours:  # e.g. DNeRV: the frame differences need both neighbours
+            batch.neighbours = self.store.neighbours(indices).to(self.device, non_blocking=True)
+        if self.loss_mask is not None:
+            rows = self.loss_mask if self.loss_mask.shape[0] == 1 else self.loss_mask[indices]
+            batch.mask = rows.expand(len(indices), -1, -1, -1).to(self.device, non_blocking=True)
         pred = self.model.crop(self.net(batch))
-        loss = self.loss_fn(pred, target)
+        loss = self.loss_fn(pred, target, batch.mask)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"the loss became {loss.item()} at epoch {self.state.epoch + 1}, iteration "
@@ -170,7 +178,12 @@ class Trainer:
         if self.after_step is not None:
             self.after_step()
         with torch.no_grad():
-            mse = (pred.detach().clamp(0, 1) - target).square().flatten(1).mean(1)
+            err = (pred.detach().clamp(0, 1) - target).square()
+            if batch.mask is None:
+                mse = err.flatten(1).mean(1)
+            else:  # the counted pixels only
+                w = batch.mask.expand_as(err)
+                mse = (err * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1)
             psnr = (-10.0 * torch.log10(mse.clamp_min(1e-10))).mean().item()
         return loss.item(), psnr
 
