@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from nervkit.compress.entropy import empirical_entropy_bits
 from nervkit.compress.quantize import QuantizedTensor, dequantize, fake_quantize, quantize
 from nervkit.compress.tensor_codec import decode_quantized, encode_quantized
 from nervkit.errors import BitstreamError, ModelError
@@ -35,21 +36,34 @@ def test_error_is_at_most_half_a_step(bits: int) -> None:
     assert bool(((w_hat - w).abs() <= step / 2 + 1e-6).all())
 
 
-def test_per_channel_is_chosen_when_it_is_better_and_can_be_forced() -> None:
-    w = _weights()
-    auto = quantize(w, 4)
-    tensor, channel = quantize(w, 4, per_channel=False), quantize(w, 4, per_channel=True)
-    assert auto.axis == 0 and tensor.axis is None and channel.axis == 0
-    assert channel.mins.shape == (16,) and tensor.mins.shape == (1,)
-    def err(qt, ref=None):
-        return float((dequantize(qt) - (w if ref is None else ref)).abs().mean())
+def _err(qt, ref: torch.Tensor) -> float:
+    return float((dequantize(qt) - ref).abs().mean())
 
-    assert err(channel) < err(tensor)
-    # a wide layer with 2 values per row: 64 bits of ranges per row would cost more than the weights,
-    # so the per-tensor form is kept although per-channel is more accurate
+
+def _rate(qt) -> float:
+    """What the file pays per value: entropy of the codes + 64 bits per stored range."""
+    return empirical_entropy_bits(qt.q) / qt.q.size + 64 * len(qt.mins) / qt.q.size
+
+
+def test_the_choice_compares_errors_at_equal_rate_and_can_be_forced() -> None:
+    g = torch.Generator().manual_seed(0)
+    # rows far apart, each narrow: one range per tensor wastes most levels on the gaps between rows
+    shifted = torch.arange(16.0)[:, None] + 0.1 * torch.randn(16, 72, generator=g)
+    # rows of very different spread around 0: per-channel is more accurate but spends ~4 bits on
+    # every tiny row that one range codes almost for free
+    spread = _weights()
+    # a wide layer with 2 values per row: 64 bits of ranges per row cost more than the weights
     wide = torch.randn(512, 2, generator=torch.Generator().manual_seed(3)) * torch.linspace(0.5, 1.5, 512)[:, None]
-    assert err(quantize(wide, 8, per_channel=True), wide) < err(quantize(wide, 8, per_channel=False), wide)
-    assert quantize(wide, 8).axis is None
+    chosen = {}
+    for name, w, bits in (("shifted", shifted, 8), ("spread", spread, 4), ("wide", wide, 8)):
+        tensor, channel = quantize(w, bits, per_channel=False), quantize(w, bits, per_channel=True)
+        assert tensor.axis is None and channel.axis == 0
+        assert channel.mins.shape == (w.shape[0],) and tensor.mins.shape == (1,)
+        assert _err(channel, w) < _err(tensor, w)  # per-channel is always the more accurate here
+        at_equal_rate = _err(channel, w) * 2 ** _rate(channel) < _err(tensor, w) * 2 ** _rate(tensor)
+        chosen[name] = quantize(w, bits).axis
+        assert chosen[name] == (0 if at_equal_rate else None)
+    assert chosen == {"shifted": 0, "spread": None, "wide": None}
     # a 1-D tensor (a bias) has no channel axis
     assert quantize(torch.randn(10), 8).axis is None
     with pytest.raises(ValueError):
@@ -86,7 +100,7 @@ def test_invalid_input() -> None:
 
 
 def test_dequantization_is_the_fixed_float32_formula() -> None:
-    qt = quantize(_weights(1), 7)
+    qt = quantize(_weights(1), 7, per_channel=True)
     w_hat = dequantize(qt).numpy()
     # element by element with float32 scalars: scale * q, rounded, then + min, rounded
     flat_q = qt.q.reshape(qt.shape[0], -1)

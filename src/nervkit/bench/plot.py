@@ -53,7 +53,7 @@ def plot_rd(
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure  # no pyplot: no global state, no display
 
-    fig = Figure(figsize=(11, 4.5))
+    fig = Figure(figsize=(12.5, 4.5))
     axes = fig.subplots(1, 2)
     for name, curve in results.items():
         points = []
@@ -73,7 +73,8 @@ def plot_rd(
         if log_x:
             ax.set_xscale("log")
         ax.grid(True, alpha=0.3)
-        ax.legend()
+    # one legend for both panels, outside them: the curves stay uncovered
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
