@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -12,34 +11,13 @@ from typing import Any
 
 import torch
 
+from nervkit.bench.machine import describe_machine
+
 
 def machine() -> dict[str, Any]:
     """CPU model, cores, memory, torch build and threads: where the numbers were measured."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = 0
-    try:
-        with open("/proc/meminfo") as f:
-            mem = int(f.readline().split()[1]) // 1024
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_mib": mem,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-    }
+    info = describe_machine("cuda" if torch.cuda.is_available() else "cpu")
+    return {**info, "cuda": info["gpu"]}  # "cuda": the key of the results written so far
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5, trials: int = 3) -> float:

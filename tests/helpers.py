@@ -101,3 +101,14 @@ def cli_ok(*argv: object) -> str:
     code, out, err = run_cli(*argv)
     assert code == 0, f"nervkit {' '.join(map(str, argv))} failed ({code}): {err}"
     return out
+
+
+def assert_decodes_identically(nerv: Path, folder: Path, frames: int) -> None:
+    """``nervkit decompress`` of ``nerv`` twice into PNG folders under ``folder``: ``frames`` frames,
+    byte-identical between the two decodes."""
+    cli_ok("decompress", nerv, "-o", folder / "a")
+    cli_ok("decompress", nerv, "-o", folder / "b")
+    first = sorted((folder / "a").iterdir())
+    assert len(first) == frames
+    for a in first:
+        assert a.read_bytes() == (folder / "b" / a.name).read_bytes()

@@ -391,8 +391,7 @@ def interpolate(run: str | os.PathLike[str], factor: int, out: str | os.PathLike
         from .compress.model_codec import read_nerv
 
         nerv = read_nerv(path)
-        model = nerv.build_model().to(resolve_device(device)).eval()
-        fps = float(nerv.header.get("video", {}).get("fps") or 25.0)
+        model, fps = nerv.build_model().to(resolve_device(device)), nerv.fps
     else:
         fitted = load(path, resolve_device(device))
         model, fps = fitted.model, fitted.fps

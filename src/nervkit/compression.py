@@ -110,9 +110,8 @@ def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, 
     """
     nerv = read_nerv(path)
     model = nerv.build_model().to(resolve_device(device))
-    fps = float(nerv.header.get("video", {}).get("fps") or 25.0)
     indices = list(FrameRange.parse(frames).resolve(model.geometry.num_frames)) if frames else None
-    return write_decoded(model, output, fps=fps, lossless=lossless, indices=indices, crf=crf)
+    return write_decoded(model, output, fps=nerv.fps, lossless=lossless, indices=indices, crf=crf)
 
 
 def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -48,6 +47,7 @@ import torch
 
 from nervkit.bench.bdrate import BDRateWarning, bd_quality, bd_rate
 from nervkit.bench.codecs import CODECS, codec_spec
+from nervkit.bench.machine import describe_machine
 from nervkit.bench.plot import plot_rd
 from nervkit.bench.quality import measure_quality
 from nervkit.bench.results import RDResults, codec_rd_curve, read_results, write_results
@@ -130,18 +130,6 @@ def split_methods(methods: tuple[str, ...]) -> tuple[list[str], list[str]]:
         else:
             raise ConfigError(f"unknown method {name!r}; choose from {', '.join([*list_methods(), *CODECS])}")
     return neural, codecs
-
-
-def machine_description(device: str) -> dict[str, Any]:
-    """Where the numbers were measured: CPU model, cores, torch, and the GPU if one was used."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "device": device, "gpu": gpu}
 
 
 def _device(config: RDConfig) -> torch.device:
@@ -239,7 +227,8 @@ def neural_series(method: str, video: str, reference: np.ndarray, out: Path, *, 
                   size: tuple[int, int] | None, frames: str | None, config: RDConfig, meta: dict,
                   progress: bool, log: Callable[[str], None]) -> list[RDResults]:
     """The RD series of every variant of ``method`` over the model sizes."""
-    points: dict[str, list[dict]] = {v.suffix: [] for v in variants(config)}
+    ways = variants(config)
+    points: dict[str, list[dict]] = {v.suffix: [] for v in ways}
     fits: dict[str, dict] = {}
     for params in config.params:
         run_dir = out / "runs" / f"{method}-{params}"
@@ -247,7 +236,7 @@ def neural_series(method: str, video: str, reference: np.ndarray, out: Path, *, 
                                progress=progress, log=log)
         fits[params] = {"train_device": run_meta["train"].get("device"), "train_seconds": run_meta.get("train_seconds"),
                         "psnr_float_model": run_meta.get("psnr"), "parameters": run_meta["parameters"]}
-        for variant in variants(config):
+        for variant in ways:
             name = f"{method}-{params}{variant.suffix}"
             nerv_path = out / "files" / f"{name}.nerv"
             settings = {"bits": config.bits, "embed_bits": config.embed_bits, "prune": variant.prune,
@@ -266,7 +255,7 @@ def neural_series(method: str, video: str, reference: np.ndarray, out: Path, *, 
 
     spec = get_method(method)
     series = []
-    for variant in variants(config):
+    for variant in ways:
         parts = [f"{config.bits}-bit weights"]
         if variant.prune:
             parts.append(f"{100 * variant.prune:g} % pruned + {variant.finetune_epochs} fine-tuning epochs")
@@ -471,8 +460,7 @@ def run_rd_benchmark(video: str | os.PathLike[str], out_dir: str | os.PathLike[s
     out.mkdir(parents=True, exist_ok=True)
     meta = {"video": str(video), "frames": len(store), "height": store.height, "width": store.width,
             "fps": store.fps, "colour": "RGB from BT.601 limited-range YUV; codecs encode yuv420p",
-            "machine": machine_description(config.device if config.device != "auto" else
-                                           ("cuda" if torch.cuda.is_available() else "cpu"))}
+            "machine": describe_machine(_device(config))}
     series: dict[str, RDResults] = {}
     for codec in codecs:
         series[codec] = codec_series(codec, reference, out, fps=store.fps, config=config, meta=meta, log=log)

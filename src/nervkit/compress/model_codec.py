@@ -64,6 +64,11 @@ class NervFile:
     def geometry(self) -> VideoGeometry:
         return VideoGeometry(**self.header["geometry"])
 
+    @property
+    def fps(self) -> float:
+        """The video's frame rate as stored in the header (25 when the file does not say)."""
+        return float(self.header.get("video", {}).get("fps") or 25.0)
+
     def build_model(self) -> Representation:
         """Rebuild the module and load the dequantized tensors (strictly, ``Representation.load_stored``)."""
         try:
