@@ -14,6 +14,7 @@ from helpers import H, N, W, gradient_clip, run_cli
 from nervkit.bench import read_results
 from nervkit.bench.rd import RDConfig, bd_table, run_rd_benchmark, variants
 from nervkit.bench.results import RDResults
+from nervkit.compress.model_codec import ENCODER_REVISION
 from nervkit.errors import ConfigError
 from nervkit.io import read_video, write_video
 
@@ -109,6 +110,21 @@ def test_a_second_run_reuses_finished_work(bench):
     assert [p.stat().st_mtime_ns for p in watched] == before
     assert any("reusing the finished fit" in m for m in logs) and any("reusing" in m and "x265" in m for m in logs)
     assert again["series"]["nerv-qat"] == summary["series"]["nerv-qat"]
+
+
+def test_files_of_an_older_encoder_revision_are_encoded_again(bench):
+    clip, out, summary = bench
+    stale, fresh = out / "files" / "nerv-20k-prune20.nerv", out / "files" / "nerv-10k.nerv"
+    cache = json.loads(stale.with_suffix(".json").read_text())
+    assert cache["settings"]["encoder_revision"] == ENCODER_REVISION
+    cache["settings"]["encoder_revision"] = ENCODER_REVISION - 1  # as written by the previous quantizer
+    stale.with_suffix(".json").write_text(json.dumps(cache))
+    before = {p: p.stat().st_mtime_ns for p in (stale, fresh)}
+    again = run_rd_benchmark(clip, out, CONFIG, progress=False, log=lambda _m: None)
+    assert stale.stat().st_mtime_ns != before[stale] and fresh.stat().st_mtime_ns == before[fresh]
+    assert json.loads(stale.with_suffix(".json").read_text())["settings"]["encoder_revision"] == ENCODER_REVISION
+    for metric in ("bpp", "psnr-rgb"):  # the same fit and encoder again: the same file and quality
+        assert again["series"]["nerv-prune20"]["results"][metric] == summary["series"]["nerv-prune20"]["results"][metric]
 
 
 def test_a_fit_with_other_settings_is_not_reused(bench):

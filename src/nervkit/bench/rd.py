@@ -51,6 +51,7 @@ from nervkit.bench.machine import describe_machine
 from nervkit.bench.plot import plot_rd
 from nervkit.bench.quality import measure_quality
 from nervkit.bench.results import RDResults, codec_rd_curve, read_results, write_results
+from nervkit.compress.model_codec import ENCODER_REVISION
 from nervkit.errors import ConfigError, InputError
 from nervkit.io.atomic import write_json_atomic
 from nervkit.io.convert import to_uint8
@@ -241,7 +242,8 @@ def neural_series(method: str, video: str, reference: np.ndarray, out: Path, *, 
             nerv_path = out / "files" / f"{name}.nerv"
             settings = {"bits": config.bits, "embed_bits": config.embed_bits, "prune": variant.prune,
                         "finetune_epochs": variant.finetune_epochs, "qat_epochs": variant.qat_epochs,
-                        "vmaf": config.vmaf, "fit_created": run_meta.get("created")}
+                        "vmaf": config.vmaf, "fit_created": run_meta.get("created"),
+                        "encoder_revision": ENCODER_REVISION}
             cache = nerv_path.with_suffix(".json")
             point = _cached_point(cache, settings) if nerv_path.is_file() else None
             if point is None:

@@ -34,6 +34,10 @@ from .sparse_codec import decode_sparse, encode_sparse
 from .tensor_codec import decode_quantized, encode_quantized
 
 FORMAT_NAME = "nervkit"
+#: revision of the encoder's choices (quantizer rule, coders, sparse form). The format does not change
+#: with it (old files still decode), but the same model and settings can give a different file: caches
+#: of encoded results (``nervkit bench rd``) key on it. 2 = per-tensor/per-channel chosen at equal rate.
+ENCODER_REVISION = 2
 #: a weight tensor with at least this share of exact zeros (pruned) is coded as mask + non-zeros
 SPARSE_THRESHOLD = 0.02
 
