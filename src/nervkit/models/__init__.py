@@ -1,6 +1,6 @@
 """Models: the representation contract, the registry and one file per method."""
 
-from . import dnerv, hnerv, nerv  # noqa: F401  (register the methods)
+from . import dnerv, enerv, hnerv, nerv  # noqa: F401  (register the methods)
 from .base import FrameBatch, MethodConfig, ParameterCounts, Representation, StoredGroup
 from .config import VideoGeometry
 from .registry import (

@@ -15,20 +15,20 @@ reduction 2, lower width 96) and have exactly 3,201,905 / 6,282,001 / 12,524,563
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelError
-from .base import MethodConfig, ParameterCounts, Representation
+from .base import MethodConfig, ParameterCounts
 from .blocks import ACTIVATIONS, NORMS, PE_ORDERS, PositionalEncoding, UpsampleBlock, mlp, output_activation
 from .config import VideoGeometry, option
+from .index_based import TIME_NORMS, IndexedRepresentation
 from .registry import register_method
-from .sizing import derive_layout, layout_for, solve_for_budget
+from .sizing import derive_layout, layout_for, solve_grid_channels
+from .sizing import stage_widths as nerv_stage_widths
 
-TIME_NORMS = ("n", "n-1")
 
 
 @dataclass(frozen=True)
@@ -90,39 +90,18 @@ def _solve_budget(cfg: NeRVConfig, geometry: VideoGeometry, target: int, toleran
     kept; the official 0.3 M one (C = 3) needs explicit options (``grid_channels=3``). Options the
     user set (``fixed``: e.g. ``mlp_hidden``) are never changed.
     """
-    candidates: list[tuple[float, NeRVConfig]] = []
     hidden, lower = cfg.mlp_hidden, cfg.lower_width
     widths_d = [hidden] + ([] if "mlp_hidden" in fixed else [d for d in (256, 128, 64, 32, 16) if d < hidden])
     widths_l = [lower] + ([] if "lower_width" in fixed else [w for w in (16, 8, 4) if w < lower])
-    for d in widths_d:
-        for w in widths_l:
-            trial = replace(cfg, mlp_hidden=d, lower_width=w)
-            if _count(replace(trial, grid_channels=1), geometry) > target:
-                continue  # even C = 1 is too big: try a smaller lower width
-            c = solve_for_budget(lambda c: _count(replace(trial, grid_channels=c), geometry), target)
-            candidate = replace(trial, grid_channels=c)
-            error = abs(_count(candidate, geometry) - target) / target
-            if error <= tolerance and c >= min_channels:
-                return candidate
-            candidates.append((error, candidate))
-    if not candidates:
-        raise ModelError(
-            f"a budget of {target:,} parameters is too small for NeRV at {geometry.height}x{geometry.width}"
-        )
-    within = [c for e, c in candidates if e <= tolerance]
-    if within:
-        return max(within, key=lambda c: c.grid_channels)
-    return min(candidates, key=lambda ec: ec[0])[1]
+    trials = (replace(cfg, mlp_hidden=d, lower_width=w) for d in widths_d for w in widths_l)
+    return solve_grid_channels(trials, lambda c: _count(c, geometry), target, method="NeRV",
+                               geometry=(geometry.height, geometry.width), tolerance=tolerance,
+                               min_channels=min_channels)
 
 
 def stage_widths(cfg: NeRVConfig) -> list[int]:
     """Output channels of each stage (spec §2.2)."""
-    widths, c = [], cfg.grid_channels
-    for i in range(len(cfg.strides)):
-        c = math.floor(cfg.grid_channels * cfg.expansion) if i == 0 else max(math.floor(c / cfg.reduction),
-                                                                              cfg.lower_width)
-        widths.append(max(c, 1))
-    return widths
+    return nerv_stage_widths(cfg.grid_channels, len(cfg.strides), cfg.expansion, cfg.reduction, cfg.lower_width)
 
 
 @register_method(
@@ -139,7 +118,7 @@ def stage_widths(cfg: NeRVConfig) -> list[int]:
     budget_base={"lower_width": 32},
     paper="Chen et al., NeRV: Neural Representations for Videos, NeurIPS 2021",
 )
-class NeRV(Representation):
+class NeRV(IndexedRepresentation):
     """Frame index → frame (see module docstring)."""
 
     prune_exclude = ("head",)  # the official pruning covers the MLP and the stage convs, not the head
@@ -163,17 +142,6 @@ class NeRV(Representation):
             width = out
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Conv2d(width, 3, 1)
-        n = geometry.num_frames
-        self.time_scale = 1.0 / (n if c.time_norm == "n" or n == 1 else n - 1)
-
-    @property
-    def output_size(self) -> tuple[int, int]:
-        f = math.prod(self.config.strides)
-        return self.config.grid_height * f, self.config.grid_width * f
-
-    def frame_time(self, indices: torch.Tensor) -> torch.Tensor:
-        """Normalised time t of frame ``indices`` (float, may be fractional for interpolation)."""
-        return indices.to(torch.float32) * self.time_scale
 
     def decode_time(self, t: torch.Tensor) -> torch.Tensor:
         """Frames at normalised times ``t`` (n,) → (n, 3, H_out, W_out)."""
@@ -181,15 +149,6 @@ class NeRV(Representation):
         x = self.stem(self.encoding(t))
         x = x.view(-1, c.grid_channels, c.grid_height, c.grid_width)
         return output_activation(c.output, self.head(self.blocks(x)))
-
-    def decode(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.decode_time(self.frame_time(indices))
-
-    def decode_at(self, positions: torch.Tensor) -> torch.Tensor:
-        """Frames at fractional positions: t = position / N (or / (N−1)) fed to the same network —
-        NeRV's interpolation is the continuous index itself."""
-        pos = self._neighbours(positions)[0]
-        return self.decode_time(self.frame_time(pos))
 
     def parameter_counts(self) -> ParameterCounts:
         parts = {

@@ -2,7 +2,7 @@
 
 >>> from nervkit.models import create_model, list_methods
 >>> list_methods()
-['dnerv', 'hnerv', 'nerv']
+['dnerv', 'enerv', 'hnerv', 'nerv']
 >>> model = create_model("nerv", VideoGeometry(132, 180, 320), params=1_500_000)
 
 Register a new method with :func:`register_method` on its module class (one file + this call).

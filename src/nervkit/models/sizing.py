@@ -9,10 +9,13 @@ gives NeRV's 5,2,2,2,2 and 9×16; at 1080×1920, 5,3,2,2,2 and 9×16; at 180×32
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from ..errors import ConfigError, ModelError
+
+C = TypeVar("C")
 
 MIN_FRAME_SIDE = 16
 #: the model output may exceed the frame by at most this factor per side (else strides do not fit)
@@ -106,6 +109,45 @@ def solve_for_budget(count: Callable[[int], int], target: int, lo: int = 1, hi: 
     if a < hi and abs(count(a + 1) - target) < abs(count(a) - target):
         return a + 1
     return a
+
+
+def solve_grid_channels(trials: Iterable[C], count: Callable[[C], int], target: int, *, method: str,
+                        geometry: tuple[int, int], tolerance: float = 0.04, min_channels: int = 8) -> C:
+    """The first of ``trials`` (configs with a ``grid_channels`` field, in order of preference) whose
+    best C meets ``target`` within ``tolerance`` with at least ``min_channels`` channels.
+
+    Failing that: the widest C within the tolerance, else the closest count. A trial whose C = 1 is
+    already over the budget is skipped; when every trial is, the budget is too small (ModelError).
+    Used by the index-based methods (NeRV, E-NeRV), whose trials shrink the widths that do not grow
+    with C (NeRV's MLP width, E-NeRV's d) and the lower width.
+    """
+    candidates: list[tuple[float, C]] = []
+    for trial in trials:
+        if count(replace(trial, grid_channels=1)) > target:
+            continue  # even C = 1 is too big: try the next (smaller) trial
+        c = solve_for_budget(lambda c: count(replace(trial, grid_channels=c)), target)
+        candidate = replace(trial, grid_channels=c)
+        error = abs(count(candidate) - target) / target
+        if error <= tolerance and c >= min_channels:
+            return candidate
+        candidates.append((error, candidate))
+    if not candidates:
+        raise ModelError(f"a budget of {target:,} parameters is too small for {method} at "
+                         f"{geometry[0]}x{geometry[1]}")
+    within = [c for e, c in candidates if e <= tolerance]
+    if within:
+        return max(within, key=lambda c: c.grid_channels)
+    return min(candidates, key=lambda ec: ec[0])[1]
+
+
+def stage_widths(channels: int, stages: int, expansion: float, reduction: float, lower_width: int) -> list[int]:
+    """NeRV's stage widths (spec §2.2, also E-NeRV's): stage 1 = ⌊C·expansion⌋, then
+    max(⌊previous/reduction⌋, lower_width); never below 1."""
+    widths, c = [], channels
+    for i in range(stages):
+        c = math.floor(channels * expansion) if i == 0 else max(math.floor(c / reduction), lower_width)
+        widths.append(max(c, 1))
+    return widths
 
 
 def parse_param_count(text: str | int | float) -> int:
