@@ -52,12 +52,16 @@ def test_preset_has_the_official_12_49m_parameters_at_720p() -> None:
     assert get_method("enerv").default_preset == "12.49M"
 
 
-def test_budgets_at_180x320_scale_the_stem_and_solve_c() -> None:
+def test_budgets_at_180x320_keep_the_paper_stem_and_solve_c() -> None:
+    # the official 1.5 M baseline at 180x320 (official-baselines-cpu.md): d = 256, C = 38, 1,497,542
     small = meta_model("enerv", BUNNY_SMALL, params=1_500_000)
-    assert small.config.strides == (5, 2, 2) and small.config.embed_dim == 128
-    assert small.config.grid_channels == 58 and small.parameter_counts().official == 1_500_265
+    assert small.config.strides == (5, 2, 2) and small.config.embed_dim == 256
+    assert small.config.grid_channels == 38 and small.parameter_counts().official == 1_497_542
+    assert stage_widths(small.config) == [114, 57, 28]
     large = meta_model("enerv", BUNNY_SMALL, params=3_000_000)
-    assert large.config.grid_channels == 97 and large.parameter_counts().official == 3_001_561
+    assert large.config.grid_channels == 83 and large.parameter_counts().official == 3_002_805
+    # below ~1.4 M the paper's stem would take more than 3/4 of the budget: d is halved
+    assert meta_model("enerv", BUNNY_SMALL, params=750_000).config.embed_dim == 128
 
 
 @pytest.mark.parametrize("budget", [40_000, 150_000, 400_000])

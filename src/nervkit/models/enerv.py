@@ -51,9 +51,11 @@ text says Variant 1 has neither F_θ nor the temporal IN; nervkit reads the tabl
 Variant 2 = Φ + F_θ, Variant 3 = Φ + IN (presets ``variant-1/2/3``) — an interpretation.
 
 For other frame sizes the strides and the starting grid are derived (:mod:`nervkit.models.sizing`)
-and ``--params`` solves C; for budgets where the paper's d = 256 transformer stem would take more than
-a quarter of the budget, d is halved (with temporal_hidden = 2d, d₀ = ffn_dim = d/2, head width d/4)
-until it does not (see :func:`_solve_budget`).
+and ``--params`` solves C from lower width 16, keeping the paper's d = 256 stem while it takes at most
+¾ of the budget: ``--params 1.5M`` at 180×320 gives C = 38 (widths 114/57/28), exactly the official
+1.5 M baseline (1,497,542 parameters, spec official-baselines-cpu.md). Below that, d is halved (with
+temporal_hidden = 2d, d₀ = ffn_dim = d/2, head width d/4) until the stem fits (see
+:func:`_solve_budget`).
 """
 
 from __future__ import annotations
@@ -183,15 +185,17 @@ def _stem_size(cfg: ENeRVConfig, geometry: VideoGeometry) -> int:
 
 
 def _solve_budget(cfg: ENeRVConfig, geometry: VideoGeometry, target: int, tolerance: float = 0.04,
-                  min_channels: int = 8, stem_share: float = 0.25,
+                  min_channels: int = 8, stem_share: float = 0.75,
                   fixed: frozenset[str] = frozenset()) -> ENeRVConfig:
     """C that meets ``target`` parameters (official count).
 
-    The paper's stem (d = 256: temporal MLP, Φ, F_θ, norm MLP, ~1.05 M) is fixed in size; at small
-    budgets it would leave little for the conv stages. So d is halved (256, 128, 64, 32, 16, with the
-    widths tied to it, :func:`_with_embed_dim`) until the stem takes at most ``stem_share`` of the
-    budget; then, as NeRV's solver, the lower width is reduced (96 → 16, 8, 4) until the best C is at
-    least ``min_channels`` and within ``tolerance``. Options the user set are never changed.
+    The paper's stem (d = 256: temporal MLP, Φ, F_θ, norm MLP, ~1.05 M) is fixed in size. The official
+    1.5 M baseline at 180×320 keeps it (70 % of the budget) and scales only C, so d stays 256 while the
+    stem takes at most ``stem_share`` of the budget; below that d is halved (256, 128, 64, 32, 16, with
+    the widths tied to it, :func:`_with_embed_dim`) until it does. Then, as NeRV's solver, the lower
+    width is reduced (16 → 8, 4) until the best C is at least ``min_channels`` and within
+    ``tolerance``. Options the user set are never changed. (Halving d at 1.5 M instead puts the
+    parameters into full-resolution convs: 2.4x the training time per frame.)
     """
     dims = [d for d in (256, 128, 64, 32, 16) if d <= cfg.embed_dim and "embed_dim" not in fixed]
     trials = [_with_embed_dim(cfg, d, fixed) for d in dims or [cfg.embed_dim]]
@@ -319,6 +323,9 @@ def spatial_grid(height: int, width: int) -> torch.Tensor:
                     "grid_channels": 112, "cs_channels": 20},  # 5,771,651 (paper: 5.8 M)
     },
     default_preset="12.49M",
+    # --params starts from lower width 16: the official 1.5 M baseline at 180x320 (C = 38, widths
+    # 114/57/28, 1,497,542) has a lower width of at most 28 (the 720p YAML's 96 would bind at 180x320)
+    budget_base={"lower_width": 16},
     paper="Li, Wang, Pi, Xu, Mei, Liu: E-NeRV: Expedite Neural Video Representation with Disentangled "
           "Spatial-Temporal Context, ECCV 2022",
     # the paper's recipe (§5.1, appendix 0.A.3; cfgs/E-NeRV-bunny.yaml): 0.7*L1 + 0.3*(1-SSIM) (Eq. 7),
