@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= runs/demo
 
-.PHONY: venv demo test bench bench-rd clean
+.PHONY: venv demo test bench bench-rd bench-hybrid clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ bench: venv
 
 bench-rd: venv
 	$(PY) benchmarks/rd_bunny.py
+
+# NeRV vs HNeRV vs DNeRV (regression, interpolation, inpainting, fusion ablation); EPOCHS=300 on a GPU
+EPOCHS ?= 8
+bench-hybrid: venv
+	$(PY) benchmarks/hybrid_bunny.py --epochs $(EPOCHS)
 
 clean:
 	rm -rf $(VENV) runs

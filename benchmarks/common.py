@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: machine description, matmul peak, JSON output."""
+"""Helpers shared by the benchmark scripts: machine description, matmul peak, JSON output, reusable
+fits, training FLOPs and bare step times."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
+import nervkit
 from nervkit.bench.machine import describe_machine
+from nervkit.models import FrameBatch
+from nervkit.models.registry import rebuild_model
+from nervkit.train import ReconstructionLoss
 
 
 def machine() -> dict[str, Any]:
@@ -44,3 +50,50 @@ def write_json(path: str | Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.partial")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def fit_or_resume(run_dir: Path, *, device: str = "auto", threads: int = 0, **fit_options: Any) -> nervkit.FittedRun:
+    """The finished run in ``run_dir`` (reused), resumed if interrupted, else fitted to the bundled
+    sample with ``fit_options`` (:func:`nervkit.fit` keywords; no decoded video is written)."""
+    if (run_dir / "metrics.json").is_file():
+        return nervkit.load(run_dir)
+    if (run_dir / "run.json").is_file():
+        return nervkit.fit(out=run_dir, resume=True, write_video=False, device=device, threads=threads)
+    return nervkit.fit(nervkit.sample_video(), out=run_dir, write_video=False, device=device, threads=threads,
+                       **fit_options)
+
+
+def _fresh_training_step(fitted: nervkit.FittedRun) -> tuple[torch.nn.Module, ReconstructionLoss, FrameBatch]:
+    """A fresh model of the run's config, its loss and a batch of random frames of its batch size."""
+    meta, geo = fitted.meta, fitted.model.geometry
+    model = rebuild_model(meta["method"], meta["config"], geo)
+    batch_size = int(meta["train"]["batch_size"])
+    batch = FrameBatch(torch.arange(batch_size), torch.rand(batch_size, 3, geo.height, geo.width))
+    if model.needs_neighbours:
+        batch.neighbours = torch.rand(batch_size, 2, 3, geo.height, geo.width)
+    return model, ReconstructionLoss.parse(meta["train"]["loss"]), batch
+
+
+def training_flops(fitted: nervkit.FittedRun) -> int:
+    """FLOPs of one training iteration of the run's model (its batch size; forward + loss + backward),
+    counted on a fresh model of the same config and real-size random frames."""
+    model, loss_fn, batch = _fresh_training_step(fitted)
+    with FlopCounterMode(display=False) as counter:
+        loss_fn(model.crop(model(batch)), batch.target).backward()
+    return counter.get_total_flops()
+
+
+def bare_step_seconds(fitted: nervkit.FittedRun, steps: int = 6) -> float:
+    """Median seconds of one bare training step (forward + loss + backward + Adam) of a fresh model of
+    the run's config on random frames: the floor that the trainer's seconds per iteration are compared
+    with (the rest is data loading, progress and bookkeeping)."""
+    model, loss_fn, batch = _fresh_training_step(fitted)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model.crop(model(batch)), batch.target).backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
