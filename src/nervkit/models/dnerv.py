@@ -61,7 +61,6 @@ from .convnext import ConvNeXtEncoder, DNeRVCodeEncoder
 from .hybrid import (
     check_kernels,
     check_size_options,
-    embedding_layout,
     index_batches,
     kernel_sizes,
     module_size,
@@ -70,7 +69,7 @@ from .hybrid import (
     upsample_stages,
 )
 from .registry import register_method
-from .sizing import solve_for_budget
+from .sizing import resolve_layout, solve_for_budget
 
 if TYPE_CHECKING:
     from ..data import FrameStore
@@ -129,7 +128,8 @@ class DNeRVConfig(MethodConfig):
         return replace(cfg, channels=solve_channels(cfg, geometry, round(cfg.model_size * 1e6)))
 
     def _with_layout(self, geometry: VideoGeometry) -> DNeRVConfig:
-        layout = embedding_layout(geometry, self.strides, self.embed_height, self.embed_width)
+        layout = resolve_layout(geometry.height, geometry.width, self.strides, self.embed_height,
+                                self.embed_width)
         strides = layout.strides
         if not self.strides and len(strides) < DERIVED_STAGES:  # 5,2,2 → 5,1,1,2,2
             strides = strides[:1] + (1,) * (DERIVED_STAGES - len(strides)) + strides[1:]

@@ -80,7 +80,7 @@ from .blocks import (
 from .config import VideoGeometry, option
 from .index_based import TIME_NORMS, IndexedRepresentation
 from .registry import register_method
-from .sizing import derive_layout, layout_for, solve_grid_channels
+from .sizing import resolve_layout, solve_grid_channels
 from .sizing import stage_widths as nerv_stage_widths
 
 STEMS = ("disentangled", "split", "cs")
@@ -139,11 +139,7 @@ class ENeRVConfig(MethodConfig):
     def resolve(
         self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
     ) -> ENeRVConfig:
-        if self.strides:
-            grid = (self.grid_height, self.grid_width) if self.grid_height and self.grid_width else None
-            layout = layout_for(geometry.height, geometry.width, self.strides, grid)
-        else:
-            layout = derive_layout(geometry.height, geometry.width)
+        layout = resolve_layout(geometry.height, geometry.width, self.strides, self.grid_height, self.grid_width)
         cfg = replace(self, strides=layout.strides, grid_height=layout.grid_height,
                       grid_width=layout.grid_width)
         _check_options(cfg)

@@ -43,7 +43,6 @@ from .convnext import ConvNeXtEncoder
 from .hybrid import (
     check_kernels,
     check_size_options,
-    embedding_layout,
     index_batches,
     module_size,
     pad_frames,
@@ -52,6 +51,7 @@ from .hybrid import (
 )
 from .hybrid import kernel_sizes as _kernel_sizes
 from .registry import register_method
+from .sizing import resolve_layout
 
 if TYPE_CHECKING:
     from ..data import FrameStore
@@ -95,7 +95,8 @@ class HNeRVConfig(MethodConfig):
         return replace(cfg, channels=solve_channels(cfg, geometry, budget))
 
     def _with_layout(self, geometry: VideoGeometry) -> HNeRVConfig:
-        layout = embedding_layout(geometry, self.strides, self.embed_height, self.embed_width)
+        layout = resolve_layout(geometry.height, geometry.width, self.strides, self.embed_height,
+                                self.embed_width)
         return replace(self, strides=layout.strides, embed_height=layout.grid_height,
                        embed_width=layout.grid_width)
 

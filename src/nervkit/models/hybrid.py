@@ -21,8 +21,6 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError, ModelError
 from .blocks import UpsampleBlock
-from .config import VideoGeometry
-from .sizing import StrideLayout, derive_layout, layout_for
 
 WIDTH_ROUNDING = ("round", "floor")
 
@@ -78,15 +76,6 @@ def check_kernels(kernel_min: int, kernel_max: int) -> None:
     if kernel_min < 1 or kernel_min % 2 == 0 or kernel_max % 2 == 0 or kernel_max < kernel_min:
         raise ModelError(f"decoder kernels must be odd with --kernel-min <= --kernel-max, "
                          f"got {kernel_min} and {kernel_max}")
-
-
-def embedding_layout(geometry: VideoGeometry, strides: tuple[int, ...], height: int,
-                     width: int) -> StrideLayout:
-    """Strides and embedding grid for the frames: given (checked against the frame size) or derived."""
-    if strides:
-        grid = (height, width) if height and width else None
-        return layout_for(geometry.height, geometry.width, strides, grid)
-    return derive_layout(geometry.height, geometry.width)
 
 
 def pad_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -26,7 +26,7 @@ from .blocks import ACTIVATIONS, NORMS, PE_ORDERS, PositionalEncoding, UpsampleB
 from .config import VideoGeometry, option
 from .index_based import TIME_NORMS, IndexedRepresentation
 from .registry import register_method
-from .sizing import derive_layout, layout_for, solve_grid_channels
+from .sizing import resolve_layout, solve_grid_channels
 from .sizing import stage_widths as nerv_stage_widths
 
 
@@ -57,11 +57,7 @@ class NeRVConfig(MethodConfig):
     def resolve(
         self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
     ) -> NeRVConfig:
-        if self.strides:
-            grid = (self.grid_height, self.grid_width) if self.grid_height and self.grid_width else None
-            layout = layout_for(geometry.height, geometry.width, self.strides, grid)
-        else:
-            layout = derive_layout(geometry.height, geometry.width)
+        layout = resolve_layout(geometry.height, geometry.width, self.strides, self.grid_height, self.grid_width)
         cfg = replace(self, strides=layout.strides, grid_height=layout.grid_height, grid_width=layout.grid_width)
         for name in ("pe_levels", "mlp_hidden", "grid_channels", "lower_width", "blocks_per_stage"):
             if getattr(cfg, name) < 1:

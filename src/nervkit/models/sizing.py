@@ -87,6 +87,16 @@ def layout_for(height: int, width: int, strides: tuple[int, ...], grid: tuple[in
     return layout
 
 
+def resolve_layout(height: int, width: int, strides: tuple[int, ...], grid_height: int = 0,
+                   grid_width: int = 0) -> StrideLayout:
+    """The layout of a config: its strides (and grid, when both sides are given) checked against the
+    frame size, or derived from the frame size when no strides are given."""
+    if strides:
+        grid = (grid_height, grid_width) if grid_height and grid_width else None
+        return layout_for(height, width, strides, grid)
+    return derive_layout(height, width)
+
+
 def check_frame_size(height: int, width: int) -> None:
     if height < MIN_FRAME_SIDE or width < MIN_FRAME_SIDE:
         raise ModelError(
