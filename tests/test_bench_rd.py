@@ -109,7 +109,8 @@ def test_a_second_run_reuses_finished_work(bench):
     again = run_rd_benchmark(clip, out, CONFIG, progress=False, log=logs.append)
     assert [p.stat().st_mtime_ns for p in watched] == before
     assert any("reusing the finished fit" in m for m in logs) and any("reusing" in m and "x265" in m for m in logs)
-    assert again["series"]["nerv-qat"] == summary["series"]["nerv-qat"]
+    # the same points (meta records the machine and the minute the summary was written, so not compared)
+    assert again["series"]["nerv-qat"]["results"] == summary["series"]["nerv-qat"]["results"]
 
 
 def test_files_of_an_older_encoder_revision_are_encoded_again(bench):
