@@ -190,8 +190,8 @@ def _solve_budget(cfg: ENeRVConfig, geometry: VideoGeometry, target: int, tolera
     stem takes at most ``stem_share`` of the budget; below that d is halved (256, 128, 64, 32, 16, with
     the widths tied to it, :func:`_with_embed_dim`) until it does. Then, as NeRV's solver, the lower
     width is reduced (16 → 8, 4) until the best C is at least ``min_channels`` and within
-    ``tolerance``. Options the user set are never changed. (Halving d at 1.5 M instead puts the
-    parameters into full-resolution convs: 2.4x the training time per frame.)
+    ``tolerance``. Options the user set are never changed. (Halving d at 1.5 M instead moves the
+    parameters into the full-resolution convs, which cost far more compute per frame.)
     """
     dims = [d for d in (256, 128, 64, 32, 16) if d <= cfg.embed_dim and "embed_dim" not in fixed]
     trials = [_with_embed_dim(cfg, d, fixed) for d in dims or [cfg.embed_dim]]
