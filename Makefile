@@ -28,7 +28,7 @@ bench: venv
 bench-rd: venv
 	$(PY) benchmarks/rd_bunny.py
 
-# NeRV vs HNeRV vs DNeRV (regression, interpolation, inpainting, fusion ablation); EPOCHS=300 on a GPU
+# NeRV vs HNeRV vs DNeRV (regression, interpolation, inpainting, fusion ablation; ~70 min at 8 epochs); EPOCHS=300 on a GPU
 EPOCHS ?= 8
 bench-hybrid: venv
 	$(PY) benchmarks/hybrid_bunny.py --epochs $(EPOCHS)

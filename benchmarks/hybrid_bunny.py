@@ -19,7 +19,7 @@ Runs (each a nervkit run folder under ``--run-root``; finished runs are reused, 
   measured before and after each run.
 
     python benchmarks/hybrid_bunny.py --epochs 300 --device cuda      # the papers' length (GPU)
-    python benchmarks/hybrid_bunny.py --epochs 8                      # what fits in ~1.5 h on 2 cores
+    python benchmarks/hybrid_bunny.py --epochs 8                      # ~70 min on 2 cores
     python benchmarks/hybrid_bunny.py --epochs 1 --frames 0:8 --size 90x160 --run-root /tmp/hb \\
         --out /tmp/hb.json                                            # smoke test
 
