@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     bare_step_seconds,
@@ -81,6 +83,31 @@ OFFICIAL = {  # shared/specs/official-baselines-cpu.md: same frames, 16 epochs, 
 }
 
 
+@torch.no_grad()
+def ccu_gate_statistics(fitted: nervkit.FittedRun, frames: int = 12) -> dict[str, float] | None:
+    """Mean CCU gate v and RMS of the content / difference features and of the candidate u = tanh(…)
+    (paper Eq. 5) over ``frames`` evenly spaced frames of a fitted DNeRV with CCU fusion (else None)."""
+    from nervkit.models.dnerv import CollaborativeContentUnit
+
+    units = [m for m in fitted.model.modules() if isinstance(m, CollaborativeContentUnit)]
+    if not units:
+        return None
+    sums: dict[str, list[float]] = {"gate_v_mean": [], "content_rms": [], "diff_rms": [], "candidate_u_rms": []}
+
+    def record(unit: CollaborativeContentUnit, inputs: tuple[torch.Tensor, torch.Tensor], _out: torch.Tensor) -> None:
+        content, diff = inputs
+        sums["gate_v_mean"].append(torch.sigmoid(unit.v_content(content) + unit.v_diff(diff)).mean().item())
+        sums["candidate_u_rms"].append(torch.tanh(unit.u_content(content) + unit.u_diff(diff)).square().mean().sqrt().item())
+        sums["content_rms"].append(content.square().mean().sqrt().item())
+        sums["diff_rms"].append(diff.square().mean().sqrt().item())
+
+    handle = units[0].register_forward_hook(record)
+    n = fitted.model.geometry.num_frames
+    fitted.model.decode_frames(list(range(0, n, max(1, n // frames))))
+    handle.remove()
+    return {k: statistics.mean(v) for k, v in sums.items()}
+
+
 def fit_job(name: str, job: tuple[str, dict[str, Any], str], args: argparse.Namespace) -> nervkit.FittedRun:
     method, options, train_frames = job
     return fit_or_resume(Path(args.run_root) / name, device=args.device, threads=args.threads,
@@ -115,6 +142,7 @@ def run_record(name: str, fitted: nervkit.FittedRun, peaks: list[float], wall: f
         "matmul_gflops": peaks,
         "fraction_of_matmul": achieved / statistics.median(peaks) if achieved and peaks else None,
         "wall_seconds_this_call": wall,
+        "ccu_gate": ccu_gate_statistics(fitted),
     }
 
 
