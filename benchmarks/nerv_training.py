@@ -24,16 +24,14 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, matmul_peak_gflops, summary, write_json  # noqa: E402
+from common import machine, matmul_peak_gflops, summary, training_flops, write_json  # noqa: E402
 
 import nervkit  # noqa: E402
 from nervkit.data import load_frames  # noqa: E402
 from nervkit.io import FrameRange  # noqa: E402
-from nervkit.models import FrameBatch, VideoGeometry, create_model  # noqa: E402
-from nervkit.train import ReconstructionLoss  # noqa: E402
+from nervkit.models import VideoGeometry, create_model  # noqa: E402
 
 OFFICIAL = {  # shared/specs/official-baselines-cpu.md, NeRV ~1.5 M, 100 epochs, same frames
     "source": "official NeRV code (haochen-rye/NeRV @ 6904589) on a 2-core CPU machine like this one",
@@ -45,17 +43,6 @@ OFFICIAL = {  # shared/specs/official-baselines-cpu.md, NeRV ~1.5 M, 100 epochs,
     "final_ms_ssim": 0.9723,
     "note": "its loop also computes MS-SSIM every step (~2.8 s of each epoch); nervkit does not",
 }
-
-
-def training_flops_per_iteration(params: int, geometry: VideoGeometry, loss: str) -> int:
-    """FLOPs of one training iteration (batch 1) counted on a real forward + loss + backward."""
-    model = create_model("nerv", geometry, params=params)
-    target = torch.rand(1, 3, geometry.height, geometry.width)
-    loss_fn = ReconstructionLoss.parse(loss)
-    with FlopCounterMode(display=False) as counter:
-        out = model.crop(model(FrameBatch(torch.tensor([0]), target)))
-        loss_fn(out, target).backward()
-    return counter.get_total_flops()
 
 
 @torch.no_grad()
@@ -106,7 +93,7 @@ def main() -> None:
 
     geo = fitted.model.geometry
     params = fitted.model.parameter_counts().official
-    flops = training_flops_per_iteration(params, geo, args.loss)
+    flops = training_flops(fitted)
     epoch_seconds = [e["seconds"] for e in fitted.history]
     median_epoch = statistics.median(epoch_seconds)
     achieved = flops * geo.num_frames / median_epoch / 1e9

@@ -80,7 +80,7 @@ from .blocks import (
 from .config import VideoGeometry, option
 from .index_based import TIME_NORMS, IndexedRepresentation
 from .registry import register_method
-from .sizing import resolve_layout, solve_grid_channels
+from .sizing import lower_width_trials, resolve_layout, solve_grid_channels
 from .sizing import stage_widths as nerv_stage_widths
 
 STEMS = ("disentangled", "split", "cs")
@@ -196,8 +196,7 @@ def _solve_budget(cfg: ENeRVConfig, geometry: VideoGeometry, target: int, tolera
     dims = [d for d in (256, 128, 64, 32, 16) if d <= cfg.embed_dim and "embed_dim" not in fixed]
     trials = [_with_embed_dim(cfg, d, fixed) for d in dims or [cfg.embed_dim]]
     base = next((t for t in trials if _stem_size(t, geometry) <= stem_share * target), trials[-1])
-    lower = base.lower_width
-    widths_l = [lower] + ([] if "lower_width" in fixed else [w for w in (16, 8, 4) if w < lower])
+    widths_l = lower_width_trials(base.lower_width, fixed)
     return solve_grid_channels((replace(base, lower_width=w) for w in widths_l), lambda c: _count(c, geometry),
                                target, method="E-NeRV", geometry=(geometry.height, geometry.width),
                                tolerance=tolerance, min_channels=min_channels)

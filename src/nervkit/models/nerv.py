@@ -26,9 +26,8 @@ from .blocks import ACTIVATIONS, NORMS, PE_ORDERS, PositionalEncoding, UpsampleB
 from .config import VideoGeometry, option
 from .index_based import TIME_NORMS, IndexedRepresentation
 from .registry import register_method
-from .sizing import resolve_layout, solve_grid_channels
+from .sizing import lower_width_trials, resolve_layout, solve_grid_channels
 from .sizing import stage_widths as nerv_stage_widths
-
 
 
 @dataclass(frozen=True)
@@ -86,9 +85,9 @@ def _solve_budget(cfg: NeRVConfig, geometry: VideoGeometry, target: int, toleran
     kept; the official 0.3 M one (C = 3) needs explicit options (``grid_channels=3``). Options the
     user set (``fixed``: e.g. ``mlp_hidden``) are never changed.
     """
-    hidden, lower = cfg.mlp_hidden, cfg.lower_width
+    hidden = cfg.mlp_hidden
     widths_d = [hidden] + ([] if "mlp_hidden" in fixed else [d for d in (256, 128, 64, 32, 16) if d < hidden])
-    widths_l = [lower] + ([] if "lower_width" in fixed else [w for w in (16, 8, 4) if w < lower])
+    widths_l = lower_width_trials(cfg.lower_width, fixed)
     trials = (replace(cfg, mlp_hidden=d, lower_width=w) for d in widths_d for w in widths_l)
     return solve_grid_channels(trials, lambda c: _count(c, geometry), target, method="NeRV",
                                geometry=(geometry.height, geometry.width), tolerance=tolerance,

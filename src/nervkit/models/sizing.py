@@ -121,6 +121,15 @@ def solve_for_budget(count: Callable[[int], int], target: int, lo: int = 1, hi: 
     return a
 
 
+#: lower widths a budget solver falls back to when the configured one leaves no room for C
+LOWER_WIDTH_FALLBACKS = (16, 8, 4)
+
+
+def lower_width_trials(lower: int, fixed: frozenset[str]) -> list[int]:
+    """``lower`` first, then the smaller fallbacks — unless the user set ``lower_width``."""
+    return [lower] + ([] if "lower_width" in fixed else [w for w in LOWER_WIDTH_FALLBACKS if w < lower])
+
+
 def solve_grid_channels(trials: Iterable[C], count: Callable[[C], int], target: int, *, method: str,
                         geometry: tuple[int, int], tolerance: float = 0.04, min_channels: int = 8) -> C:
     """The first of ``trials`` (configs with a ``grid_channels`` field, in order of preference) whose
