@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= runs/demo
 
-.PHONY: venv demo test bench bench-rd bench-hybrid clean
+.PHONY: venv demo test bench bench-rd bench-hybrid bench-enerv bench-nvp clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ bench-rd: venv
 EPOCHS ?= 8
 bench-hybrid: venv
 	$(PY) benchmarks/hybrid_bunny.py --epochs $(EPOCHS)
+
+# E-NeRV vs NeRV: curves, convergence, 3:1 interpolation (ENERV_EPOCHS=300 --device cuda on a GPU)
+ENERV_EPOCHS ?= 20
+bench-enerv: venv
+	$(PY) benchmarks/enerv_bunny.py --epochs $(ENERV_EPOCHS)
+
+# NVP vs NeRV under 1/2/5/10-minute training budgets, NVP's RD curve, x4 super-resolution (~50 min)
+bench-nvp: venv
+	$(PY) benchmarks/nvp_bunny.py
 
 clean:
 	rm -rf $(VENV) runs

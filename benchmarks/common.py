@@ -44,6 +44,16 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Save a matplotlib figure to ``path`` atomically (temporary name, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_suffix(".partial.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fit_or_resume, machine, matmul_peak_gflops, summary, write_json  # noqa: E402
+from common import (  # noqa: E402
+    bare_step_seconds,
+    fit_or_resume,
+    machine,
+    matmul_peak_gflops,
+    save_figure,
+    summary,
+    training_flops,
+    write_json,
+)
 
 import nervkit  # noqa: E402
 import nervkit.tasks  # noqa: E402
@@ -69,6 +78,10 @@ def record(fitted: nervkit.FittedRun, peaks: list[float]) -> dict[str, Any]:
         "evals": [{k: e[k] for k in ("epoch", "psnr", "ms_ssim")} for e in fitted.evals],
         "final": {k: metrics.get(k) for k in ("psnr", "ssim", "ms_ssim")},
         "seconds_per_epoch": summary(seconds) if seconds else None,
+        # the same step measured now (quiet when nothing else runs): the trainer's seconds per
+        # iteration above were taken while the machine was shared, this is the side-by-side figure
+        "bare_step_seconds": bare_step_seconds(fitted),
+        "gflop_per_iteration": training_flops(fitted) / 1e9,
         "matmul_gflops": peaks,
         "interpolation": nervkit.tasks.summarize({"i": interp})["i"] if interp else None,
     }
@@ -116,23 +129,22 @@ def plot(result: dict[str, Any], path: Path) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Bunny {result['config']['size']}: quality vs epoch at equal budgets")
     fig.tight_layout()
-    tmp = path.with_suffix(".partial.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"# E-NeRV vs NeRV, Bunny {result['config']['size']}, {result['config']['epochs']} epochs", "",
-             "| run | parameters (official) | final PSNR | MS-SSIM | s/epoch | PSNR at 25/50/75 % |",
-             "|---|---|---|---|---|---|"]
+             "| run | parameters (official) | final PSNR | MS-SSIM | s/epoch | bare step s | GFLOP/iter "
+             "| PSNR at 25/50/75 % |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in result["runs"].items():
         if r["interpolation"]:
             continue
         ev = r["evals"]
         quarter = [ev[max(0, round(len(ev) * q) - 1)]["psnr"] for q in (0.25, 0.5, 0.75)]
         lines.append(f"| {name} | {r['parameters']['official']:,} | {r['final']['psnr']:.2f} | {r['final']['ms_ssim']:.4f} "
-                     f"| {r['seconds_per_epoch']['median']:.1f} | {' / '.join(f'{p:.2f}' for p in quarter)} |")
+                     f"| {r['seconds_per_epoch']['median']:.1f} | {r['bare_step_seconds']:.3f} "
+                     f"| {r['gflop_per_iteration']:.1f} | {' / '.join(f'{p:.2f}' for p in quarter)} |")
     lines += ["", "| budget | NeRV final PSNR | E-NeRV passes it at epoch | speed-up (epochs) | speed-up (time) |",
               "|---|---|---|---|---|"]
     for budget, c in result["convergence"].items():

@@ -30,7 +30,7 @@ from .io.atomic import write_json_atomic
 from .metrics import QualityReport, evaluate_videos
 from .models import Representation, VideoGeometry, get_method
 from .models.config import config_to_dict
-from .models.sizing import parse_param_count
+from .models.sizing import bpp_to_param_count, parse_bpp_budget, parse_param_count
 from .runs import RunDir
 from .tasks import TaskData, TaskOptions, evaluate_run, prepare
 from .train import TrainConfig, Trainer, init_distributed, resolve_device, shutdown_distributed
@@ -208,14 +208,17 @@ def fit(
         noise=tasks.noise,
         noise_seed=tasks.noise_seed,
     )
-    budget = parse_param_count(params) if params is not None else None
+    bpp = parse_bpp_budget(params)
+    budget = parse_param_count(params) if params is not None and bpp is None else None
     # check the model options before decoding the video: cheap errors first
-    spec.unresolved_config(preset=preset, params=budget, overrides=model_options)
+    spec.unresolved_config(preset=preset, params=budget if bpp is None else 1, overrides=model_options)
     existed = run.path.exists()
     try:
         store = _load_store(data, run, memory_budget)
         task_data = prepare(data.tasks, store)  # bad masks, empty splits: before the run is written
         geometry = VideoGeometry(len(store), store.height, store.width)
+        if bpp is not None:  # "0.9bpp": 8-bit values at that rate (the papers' quantized-only bpp)
+            budget = max(1000, bpp_to_param_count(bpp, geometry.pixels))
         config = spec.build_config(geometry, preset=preset, params=budget, overrides=model_options)
     except BaseException:
         if not existed:  # a frame cache may have been started: leave nothing behind
@@ -228,6 +231,7 @@ def fit(
         "method": spec.name,
         "preset": preset,
         "params_budget": budget,
+        "bpp_budget": bpp,
         "config": config_to_dict(config),
         "geometry": asdict(geometry),
         "train": config_to_dict(train_cfg),
@@ -351,12 +355,15 @@ def load(run_dir: str | os.PathLike[str], device: str = "cpu") -> FittedRun:
 
 
 def write_decoded(model: Representation, output: str | os.PathLike[str], *, fps: float, lossless: bool,
-                  indices: list[int] | None = None, crf: int = 12, batch_size: int = 8) -> Path:
-    """Decode ``indices`` (default: all frames) of ``model`` in batches into a video file or PNG folder."""
+                  indices: list[int] | None = None, crf: int = 12, batch_size: int = 8, scale: float = 1.0) -> Path:
+    """Decode ``indices`` (default: all frames) of ``model`` in batches into a video file or PNG folder
+    (``scale`` ≠ 1: rendered at scale × the fitted size, :meth:`Representation.decode_scaled`)."""
     idx = list(range(model.geometry.num_frames)) if indices is None else list(indices)
     with VideoWriter(output, fps=fps, lossless=lossless, crf=crf) as writer:
         for start in range(0, len(idx), batch_size):
-            writer.write(model.decode_frames(idx[start : start + batch_size]).cpu())
+            chunk = idx[start : start + batch_size]
+            frames = model.decode_frames(chunk) if scale == 1 else model.decode_frames_scaled(chunk, scale)
+            writer.write(frames.cpu())
     return Path(output)
 
 

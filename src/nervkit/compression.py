@@ -15,11 +15,12 @@ from typing import Any
 import torch
 
 from .api import FittedRun, load, task_data, write_decoded
-from .compress.model_codec import SPARSE_THRESHOLD, read_nerv, write_nerv
+from .compress.model_codec import LATENT_CODECS, SPARSE_THRESHOLD, LatentCoding, read_nerv, write_nerv
 from .compress.prune import apply_masks, magnitude_masks, sparsity
 from .compress.qat import quantization_aware
 from .errors import ConfigError
 from .io import FrameRange
+from .models import Representation
 from .models.config import replace_config
 from .tasks import TaskData
 from .train import TrainConfig, Trainer, evaluate_model, resolve_device
@@ -27,7 +28,9 @@ from .train import TrainConfig, Trainer, evaluate_model, resolve_device
 
 def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, bits: int = 8,
              embed_bits: int = 6, prune: float = 0.0, finetune_epochs: int = 0, qat_epochs: int = 0,
-             evaluate: bool = True, progress: bool = False, device: str = "auto") -> dict[str, Any]:
+             evaluate: bool = True, progress: bool = False, device: str = "auto",
+             latent_codec: str = "codec", jpeg_quality: int = 2, hevc_crf: int = 21,
+             hevc_fps: int = 25) -> dict[str, Any]:
     """Prune (optional) → fine-tune → quantization-aware fine-tune (optional) → quantize +
     entropy-code a fitted run into ``output``; report size, bpp and decoded quality.
 
@@ -40,9 +43,17 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
     file* against the run's (clean) source frames, so it equals what ``decompress`` + ``eval`` measure on
     the same kind of device (``device``: where fine-tuning and the quality check run; auto = CUDA
     when present). The run folder is not modified.
+
+    Latent grids (NVP) are coded as JPEG images (``jpeg_quality``: 2 best .. 31) and HEVC videos
+    (``hevc_crf``, ``hevc_fps``) with ``latent_codec="codec"``, or like weights with ``"weights"``
+    (see :class:`~nervkit.compress.model_codec.LatentCoding`); no retraining is needed.
     """
     if not 1 <= bits <= 16 or not 1 <= embed_bits <= 16:
         raise ConfigError(f"--bits and --embed-bits must be in 1..16, got {bits} and {embed_bits}")
+    if latent_codec not in LATENT_CODECS:
+        raise ConfigError(f"--latent-codec must be one of {', '.join(LATENT_CODECS)}, got {latent_codec!r}")
+    if not 2 <= jpeg_quality <= 31 or not 0 <= hevc_crf <= 51 or not 1 <= hevc_fps <= 240:
+        raise ConfigError("--jpeg-quality must be in 2..31, --hevc-crf in 0..51 and --hevc-fps in 1..240")
     if finetune_epochs < 0 or qat_epochs < 0:
         raise ConfigError("--finetune-epochs and --qat-epochs must be >= 0")
     if finetune_epochs and not prune:
@@ -66,7 +77,8 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
         fitted.model.refresh_side_info(data.store)
     video = {"fps": fitted.fps, "source": fitted.meta.get("data", {}).get("source"),
              "source_size": fitted.meta.get("source_size")}
-    size = write_nerv(output, fitted.model, bits=bits, embed_bits=embed_bits, video=video)
+    latent = LatentCoding(latent_codec, jpeg_quality, hevc_crf, hevc_fps)
+    size = write_nerv(output, fitted.model, bits=bits, embed_bits=embed_bits, video=video, latent=latent)
     geo = fitted.model.geometry
     report: dict[str, Any] = {
         "file": str(output),
@@ -77,6 +89,9 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
         "bits": bits,
         "embed_bits": embed_bits,
     }
+    if any(g.kind.startswith("latent_") for g in fitted.model.stored_groups()):
+        report["latent"] = {"codec": latent_codec, "jpeg_quality": jpeg_quality, "hevc_crf": hevc_crf,
+                            "hevc_fps": hevc_fps}
     report.update({"prune": prune, "sparsity": sparsity(fitted.model), "finetune_epochs": finetune_epochs,
                    "qat_epochs": qat_epochs})
     if evaluate:
@@ -103,15 +118,26 @@ def _finetune(fitted: FittedRun, data: TaskData, epochs: int, masks: dict[str, t
 
 
 def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, frames: str | None = None,
-               lossless: bool = False, crf: int = 12, device: str = "auto") -> Path:
+               lossless: bool = False, crf: int = 12, device: str = "auto", scale: float = 1.0) -> Path:
     """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video or PNGs.
 
-    Decoding is deterministic: the same file on the same kind of device gives bit-identical frames.
+    ``scale`` ≠ 1 renders every frame at scale × the fitted size (super-resolution; coordinate-based
+    methods only: NVP). Decoding is deterministic: the same file on the same kind of device gives
+    bit-identical frames.
     """
     nerv = read_nerv(path)
     model = nerv.build_model().to(resolve_device(device))
+    check_scale(model, scale)
     indices = list(FrameRange.parse(frames).resolve(model.geometry.num_frames)) if frames else None
-    return write_decoded(model, output, fps=nerv.fps, lossless=lossless, indices=indices, crf=crf)
+    return write_decoded(model, output, fps=nerv.fps, lossless=lossless, indices=indices, crf=crf, scale=scale)
+
+
+def check_scale(model: Representation, scale: float) -> None:
+    """ConfigError unless ``model`` can render at ``scale`` (> 0; ≠ 1 needs a coordinate-based method)."""
+    if not scale > 0 or scale > 64:
+        raise ConfigError(f"--scale must be in (0, 64], got {scale}")
+    if scale != 1 and not model.supports_scale:
+        raise ConfigError(f"--scale needs a coordinate-based method (nvp); this file holds {model.method}")
 
 
 def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:

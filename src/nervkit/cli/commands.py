@@ -246,7 +246,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     report = compression.compress(args.run, args.out, bits=args.bits, embed_bits=args.embed_bits,
                                   prune=args.prune, finetune_epochs=args.finetune_epochs,
                                   qat_epochs=args.qat_epochs, evaluate=not args.no_eval, progress=not args.quiet,
-                                  device=args.device)
+                                  device=args.device, latent_codec=args.latent_codec,
+                                  jpeg_quality=args.jpeg_quality, hevc_crf=args.hevc_crf, hevc_fps=args.hevc_fps)
     if args.json:
         _out(json.dumps(report, indent=2))
         return 0
@@ -260,7 +261,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 def cmd_decompress(args: argparse.Namespace) -> int:
     out = compression.decompress(args.file, args.out, frames=args.frames, lossless=args.lossless, crf=args.crf,
-                                 device=args.device)
+                                 device=args.device, scale=args.scale)
     _out(f"wrote {out}")
     return 0
 

@@ -61,7 +61,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     fit.add_argument("--sample", action="store_true", help="use the bundled Big Buck Bunny clip as input")
     fit.add_argument("--model", default="nerv", help=f"method: {', '.join(list_methods())} [default: nerv]")
     fit.add_argument("--preset", help="named model size (e.g. S, M, L for NeRV)")
-    fit.add_argument("--params", help="parameter budget instead of a preset, e.g. 1.5M, 300k")
+    fit.add_argument("--params", help="parameter budget instead of a preset, e.g. 1.5M, 300k, or a rate, e.g. "
+                                      "0.9bpp (parameters whose 8-bit values take that many bits per pixel)")
     fit.add_argument("--size", help="resize frames to HxW, e.g. 180x320")
     fit.add_argument("--frames", help="frame range A:B (or A:B:step) of the input")
     fit.add_argument("--raw-size", help="frame size HxW of a raw .yuv input (plain --size works too)")
@@ -152,6 +153,14 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                       help="epochs of fine-tuning after pruning (masks fixed) [default: 0]")
     comp.add_argument("--qat-epochs", type=int, default=0,
                       help="epochs of quantization-aware fine-tuning (straight-through) [default: 0]")
+    comp.add_argument("--latent-codec", default="codec", choices=("codec", "weights"),
+                      help="latent grids (NVP): codec = 8-bit JPEG images / HEVC videos through ffmpeg, weights = "
+                           "--bits + entropy coding [default: codec]")
+    comp.add_argument("--jpeg-quality", type=int, default=2,
+                      help="JPEG quality of latent images, ffmpeg -q:v 2 (best) .. 31 [default: 2]")
+    comp.add_argument("--hevc-crf", type=int, default=21, help="x265 CRF of latent videos, 0..51 [default: 21]")
+    comp.add_argument("--hevc-fps", type=int, default=25,
+                      help="frame rate x265's rate control assumes for latent videos [default: 25]")
     comp.add_argument("--device", default="auto",
                       help="where fine-tuning and the quality check run: auto (CUDA when present), cpu, cuda "
                            "[default: auto]")
@@ -168,6 +177,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     dcp.add_argument("--frames", help="frame range A:B, or a single frame N")
     dcp.add_argument("--lossless", action="store_true", help="lossless: FFV1 in .mkv, or PNG frames")
     dcp.add_argument("--crf", type=int, default=12, help="H.264 quality for lossy .mp4 [default: 12]")
+    dcp.add_argument("--scale", type=float, default=1.0,
+                     help="render at scale x the fitted size, e.g. 4 (super-resolution; coordinate-based "
+                          "methods: nvp) [default: 1]")
     dcp.add_argument("--device", default="auto",
                      help="where to decode: auto (CUDA when present), cpu, cuda; a file decodes to "
                           "bit-identical frames on the same kind of device [default: auto]")

@@ -8,7 +8,11 @@ The file holds everything needed to decode, and nothing else (no encoder, no opt
 * then one section per stored tensor, kind ``tensor`` (quantized + entropy-coded, see
   :mod:`.tensor_codec`) named ``group/tensor``; weights use ``bits``, per-frame side information
   (embeddings) ``embed_bits``; pruned weight tensors (kind ``sparse``) as a coded keep-mask plus their
-  quantized non-zeros (:mod:`.sparse_codec`); non-float buffers go raw (kind ``raw``).
+  quantized non-zeros (:mod:`.sparse_codec`); non-float buffers go raw (kind ``raw``);
+* latent feature grids (storage kinds ``latent_image`` / ``latent_video``: NVP's keyframes and
+  sparse grid) with :class:`LatentCoding` ``codec="codec"``: every channel quantized to 8 bits (its
+  range stored) and coded as a grayscale JPEG (kind ``jpeg``) or a 4:0:0 HEVC stream (kind ``hevc``)
+  through ffmpeg (:mod:`.latent_codec`); with ``codec="weights"`` they are coded like weights.
 
 Decoding dequantizes with a fixed float32 formula, so the same file gives bit-identical weights —
 and, on the same device type, bit-identical frames — every time.
@@ -40,6 +44,21 @@ FORMAT_NAME = "nervkit"
 ENCODER_REVISION = 2
 #: a weight tensor with at least this share of exact zeros (pruned) is coded as mask + non-zeros
 SPARSE_THRESHOLD = 0.02
+
+
+LATENT_CODECS = ("codec", "weights")
+
+
+@dataclass(frozen=True)
+class LatentCoding:
+    """How latent grids are stored (NVP spec §2.4): ``codec`` = JPEG (2-D) / HEVC (3-D) through ffmpeg,
+    ``weights`` = like weights (``bits`` + entropy coding). ``jpeg_quality``: ffmpeg -q:v, 2 (best) to 31;
+    ``hevc_crf``: x265 CRF 0..51; ``hevc_fps``: the frame rate x265's rate control sees (official 25)."""
+
+    codec: str = "codec"
+    jpeg_quality: int = 2
+    hevc_crf: int = 21
+    hevc_fps: int = 25
 
 
 @dataclass(frozen=True)
@@ -84,15 +103,26 @@ class NervFile:
 
 
 def encode_model(model: Representation, *, bits: int = 8, embed_bits: int = 6,
-                 video: dict[str, Any] | None = None) -> list[Section]:
+                 video: dict[str, Any] | None = None, latent: LatentCoding | None = None) -> list[Section]:
     """The sections of a ``.nerv`` file for ``model`` (weights quantized to ``bits``)."""
+    from .latent_codec import encode_latent_images, encode_latent_video
+
+    latent = latent or LatentCoding()
     sections: list[Section] = []
     stored: list[dict[str, Any]] = []
+    uses_latent_codec = False
     for group in model.stored_groups():
-        depth = embed_bits if group.kind == "per_frame" else bits
+        depth = embed_bits if group.kind == "per_frame" else max(bits, group.min_bits)
         for name, tensor in group.tensors.items():
             t = tensor.detach().cpu()
-            if t.is_floating_point() and t.ndim >= 2 and float((t == 0).float().mean()) >= SPARSE_THRESHOLD:
+            if group.kind in ("latent_image", "latent_video") and latent.codec == "codec":
+                uses_latent_codec = True
+                if group.kind == "latent_image":
+                    payload, kind = encode_latent_images(t.float(), quality=latent.jpeg_quality), "jpeg"
+                else:
+                    payload = encode_latent_video(t.float(), crf=latent.hevc_crf, fps=latent.hevc_fps)
+                    kind = "hevc"
+            elif t.is_floating_point() and t.ndim >= 2 and float((t == 0).float().mean()) >= SPARSE_THRESHOLD:
                 payload = encode_sparse(t, depth)
                 kind = "sparse"
             elif t.is_floating_point():
@@ -109,7 +139,8 @@ def encode_model(model: Representation, *, bits: int = 8, embed_bits: int = 6,
         "config": config_to_dict(model.config),
         "geometry": asdict(model.geometry),
         "output_size": list(model.output_size),
-        "quantization": {"bits": bits, "embed_bits": embed_bits},
+        "quantization": {"bits": bits, "embed_bits": embed_bits,
+                         **({"latent": asdict(latent)} if uses_latent_codec else {})},
         "video": video or {},
         "tensors": stored,
     }
@@ -160,6 +191,11 @@ def _parse(sections: list[Section], file_bytes: int) -> NervFile:
             tensors[section.name] = decode_sparse(section.payload)
         elif section.kind == "raw":
             tensors[section.name] = _decode_raw(section.payload)
+        elif section.kind in ("jpeg", "hevc"):
+            from .latent_codec import decode_latent_images, decode_latent_video
+
+            decoder = decode_latent_images if section.kind == "jpeg" else decode_latent_video
+            tensors[section.name] = decoder(section.payload)
         else:
             raise BitstreamError(f"section {index} has unknown kind {section.kind!r}")
         sizes.append(SectionSize(section.name, section.kind, str(entry.get("group", "")),

@@ -1,7 +1,7 @@
 """Models: the representation contract, the registry and one file per method."""
 
-from . import dnerv, enerv, hnerv, nerv  # noqa: F401  (register the methods)
-from .base import FrameBatch, MethodConfig, ParameterCounts, Representation, StoredGroup
+from . import dnerv, enerv, hnerv, nerv, nvp  # noqa: F401  (register the methods)
+from .base import FrameBatch, MethodConfig, ParameterCounts, PixelBatch, Representation, StoredGroup
 from .config import VideoGeometry
 from .registry import (
     MethodSpec,
@@ -19,6 +19,7 @@ __all__ = [
     "MethodConfig",
     "MethodSpec",
     "ParameterCounts",
+    "PixelBatch",
     "Representation",
     "StoredGroup",
     "VideoGeometry",

@@ -36,7 +36,7 @@ from .config import VideoGeometry
 if TYPE_CHECKING:
     from ..data import FrameStore
 
-STORAGE_KINDS = ("weights", "per_frame", "latent_image", "key_frames")
+STORAGE_KINDS = ("weights", "per_frame", "latent_image", "latent_video", "key_frames")
 
 
 @dataclass
@@ -66,12 +66,39 @@ class FrameBatch:
 
 
 @dataclass
+class PixelBatch:
+    """A training batch of single pixels (``batch_kind = "pixels"``, e.g. NVP).
+
+    ``frames``, ``rows``, ``cols``: (n,) long coordinates of each sample; ``target``: (n, 3) float RGB
+    in [0, 1]; ``weight``: optional (n,) loss weights (0 = not counted: inpainting holes).
+    """
+
+    frames: torch.Tensor
+    rows: torch.Tensor
+    cols: torch.Tensor
+    target: torch.Tensor
+    weight: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> PixelBatch:
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return PixelBatch(move(self.frames), move(self.rows), move(self.cols), move(self.target),
+                          move(self.weight))
+
+
+@dataclass
 class StoredGroup:
-    """A named group of tensors that must be stored, and how (``kind`` in STORAGE_KINDS)."""
+    """A named group of tensors that must be stored, and how (``kind`` in STORAGE_KINDS).
+
+    ``latent_image`` tensors are (C, H, W) stacks of feature images and ``latent_video`` tensors
+    (C, T, H, W) stacks of feature videos, which the compressor may code with image / video codecs;
+    ``min_bits``: the least bit depth a ``weights`` group tolerates (the file uses the larger of it
+    and ``--bits``).
+    """
 
     name: str
     kind: str
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    min_bits: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,6 +136,8 @@ class Representation(nn.Module):
     frame_side_info: ClassVar[bool] = False
     #: True when :meth:`forward` reads ``FrameBatch.neighbours`` (the trainer then fills it)
     needs_neighbours: ClassVar[bool] = False
+    #: True when :meth:`decode_scaled` renders at other frame sizes (coordinate-based methods)
+    supports_scale: ClassVar[bool] = False
 
     def __init__(self, config: MethodConfig, geometry: VideoGeometry) -> None:
         super().__init__()
@@ -161,6 +190,17 @@ class Representation(nn.Module):
                 return self.decode(torch.arange(len(pos), device=pos.device))
         return torch.lerp(self.decode(lo), self.decode(hi), w.view(-1, 1, 1, 1))
 
+    def decode_scaled(self, indices: torch.Tensor, scale: float) -> torch.Tensor:
+        """Frames rendered at ``scale`` × the output size (super-resolution); only methods with
+        ``supports_scale`` (coordinates as input) can."""
+        raise ModelError(f"{self.method} decodes at its fitted size only; --scale needs a coordinate-based "
+                         "method (nvp)")
+
+    def fill_untrained_frames(self, train_indices: list[int]) -> None:
+        """Called at the end of training with the frames that were trained on: a method whose stored
+        state has per-frame parts that held-out frames never trained (NVP's sparse-grid slices)
+        fills them here. Default: nothing."""
+
     def load_stored(self, tensors: dict[str, torch.Tensor]) -> None:
         """Load the tensors of :meth:`stored_groups` as a file holds them, strictly (a missing or
         extra tensor is an error). Methods with training-only modules that are not stored (an encoder)
@@ -178,6 +218,13 @@ class Representation(nn.Module):
         device = next(self.parameters()).device
         idx = torch.as_tensor(indices, dtype=torch.long, device=device)
         return self.crop(self.decode(idx)).clamp_(0, 1)
+
+    @torch.no_grad()
+    def decode_frames_scaled(self, indices: torch.Tensor | list[int], scale: float) -> torch.Tensor:
+        """:meth:`decode_scaled`, clamped to [0, 1] (the output has no padding to crop)."""
+        device = next(self.parameters()).device
+        idx = torch.as_tensor(indices, dtype=torch.long, device=device)
+        return self.decode_scaled(idx, scale).clamp_(0, 1)
 
     @torch.no_grad()
     def decode_frames_at(self, positions: torch.Tensor | list[float]) -> torch.Tensor:

@@ -169,6 +169,26 @@ def stage_widths(channels: int, stages: int, expansion: float, reduction: float,
     return widths
 
 
+def parse_bpp_budget(text: str | int | float | None) -> float | None:
+    """'0.9bpp' → 0.9; None for anything that is not a bits-per-pixel budget."""
+    if not isinstance(text, str) or not text.strip().lower().endswith("bpp"):
+        return None
+    try:
+        value = float(text.strip().lower()[:-3])
+    except ValueError:
+        raise ConfigError(f"--params: expected a bpp budget like 0.9bpp, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"--params: a bpp budget must be positive, got {text!r}")
+    return value
+
+
+def bpp_to_param_count(bpp: float, pixels: int) -> int:
+    """Parameters whose 8-bit values take ``bpp`` bits per pixel of a video of ``pixels`` pixels — the
+    papers' "quantized-only" rate (NVP spec §2.4); the written file is smaller after entropy coding
+    (and, for NVP's grids, JPEG/HEVC)."""
+    return int(round(bpp * pixels / 8))
+
+
 def parse_param_count(text: str | int | float) -> int:
     """'1.5M' → 1_500_000, '300k' → 300_000, '12490602' → 12490602."""
     if isinstance(text, (int, float)):

@@ -16,12 +16,17 @@ class TrainConfig:
 
     epochs: int = option(300, "training epochs (passes over the training frames)")
     lr: float = option(5e-4, "peak learning rate")
+    optimizer: str = option("adam", "optimizer: adam (L2 weight decay) or adamw (decoupled weight decay; NVP)",
+                            choices=("adam", "adamw"))
     beta1: float = option(0.5, "Adam beta1 (NeRV uses 0.5)")
     beta2: float = option(0.999, "Adam beta2")
     weight_decay: float = option(0.0, "Adam weight decay")
     lr_schedule: str = option("cosine", "learning-rate schedule", choices=SCHEDULES)
     warmup: float = option(0.2, "warm-up fraction of training (linear 0.1 -> 1)")
     batch_size: int = option(1, "frames per iteration")
+    pixels_per_batch: int = option(65536, "pixel samples per iteration of pixel-sample methods (NVP)")
+    pixels_per_epoch: int = option(0, "pixel samples per epoch of pixel-sample methods (0 = as many as the training "
+                                      "frames have pixels)")
     loss: str = option("l1+ssim", "loss: l2 | l1 | ssim | ms-ssim, or weighted sums like 0.7*l1+0.3*ssim")
     grad_clip: float = option(0.0, "clip the gradient norm to this value (0 = off)")
     seed: int = option(1, "random seed (initialisation and frame order)")
@@ -39,6 +44,9 @@ class TrainConfig:
             (self.weight_decay >= 0, "--weight-decay must be >= 0"),
             (0 <= self.warmup < 1, f"--warmup must be in [0, 1), got {self.warmup}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.pixels_per_batch >= 1, f"--pixels-per-batch must be >= 1, got {self.pixels_per_batch}"),
+            (self.pixels_per_epoch >= 0, f"--pixels-per-epoch must be >= 0, got {self.pixels_per_epoch}"),
+            (self.optimizer in ("adam", "adamw"), f"--optimizer must be adam or adamw, got {self.optimizer!r}"),
             (self.grad_clip >= 0, "--grad-clip must be >= 0"),
             (self.eval_every >= 0, "--eval-every must be >= 0"),
             (self.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),

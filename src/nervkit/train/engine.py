@@ -1,8 +1,9 @@
-"""The training engine: one loop for every method whose batches are whole frames.
+"""The training engine: one loop for every method.
 
-Per iteration: take a batch of frame indices (seeded per-epoch order, :mod:`nervkit.data.sampling`),
-predict, crop to the true frame size, compute the loss, Adam step, set the learning rate from the
-schedule. The engine knows nothing about a particular method — only the
+Per iteration: take a batch — frame indices (seeded per-epoch order, :mod:`nervkit.data.sampling`)
+for ``batch_kind = "frames"``, or seeded random pixel samples (:mod:`nervkit.data.pixels`) for
+``"pixels"`` (NVP) — predict, crop to the true frame size, compute the loss, Adam/AdamW step, set the
+learning rate from the schedule. The engine knows nothing about a particular method — only the
 :class:`~nervkit.models.Representation` contract. Stored per-frame side information that a method
 computes from the frames (``refresh_side_info``, e.g. HNeRV's embeddings) is refreshed before every
 evaluation and at the end of training, so evaluations, the final checkpoint and what ``decode`` gives
@@ -28,8 +29,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data import FrameStore, epoch_batches
+from ..data.pixels import PixelSampler
 from ..errors import ConfigError, TrainingError
-from ..models import FrameBatch, Representation
+from ..models import FrameBatch, PixelBatch, Representation
 from ..models.config import config_to_dict
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
@@ -92,7 +94,8 @@ class Trainer:
         if not self.train_indices:
             raise ConfigError("no training frames selected")
         self.loss_fn = ReconstructionLoss.parse(config.loss)
-        self.optimizer = torch.optim.Adam(
+        optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer(
             model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
         )
         self.net: torch.nn.Module = model
@@ -107,6 +110,14 @@ class Trainer:
         self.after_step = after_step  # e.g. re-apply pruning masks after every optimizer step
         # loss weights (1 or N, 1, H, W), 1 = counted (inpainting: 0 in the holes); None = every pixel
         self.loss_mask = None if loss_mask is None else loss_mask.to(torch.float32)
+        self.pixels: PixelSampler | None = None
+        if model.batch_kind == "pixels":
+            if not self.loss_fn.pixelwise:
+                raise ConfigError(f"{model.method} trains on pixel samples: --loss must be l2, l1 or a sum of "
+                                  f"them, got {config.loss!r}")
+            self.pixels = PixelSampler(store, self.train_indices, config.pixels_per_batch, seed=config.seed,
+                                       loss_mask=self.loss_mask, rank=self.dist.rank,
+                                       world_size=self.dist.world_size, pixels_per_epoch=config.pixels_per_epoch)
         self._last_save = time.monotonic()
 
     # -- checkpoints ---------------------------------------------------------------------------------
@@ -154,16 +165,28 @@ class Trainer:
             group["lr"] = lr
         return lr
 
-    def _step(self, indices: torch.Tensor) -> tuple[float, float]:
-        target = self.store.get(indices).to(self.device, non_blocking=True)
-        batch = FrameBatch(indices.to(self.device), target)
-        if self.model.needs_neighbours:  # e.g. DNeRV: the frame differences need both neighbours
-            batch.neighbours = self.store.neighbours(indices).to(self.device, non_blocking=True)
-        if self.loss_mask is not None:
-            rows = self.loss_mask if self.loss_mask.shape[0] == 1 else self.loss_mask[indices]
-            batch.mask = rows.expand(len(indices), -1, -1, -1).to(self.device, non_blocking=True)
-        pred = self.model.crop(self.net(batch))
-        loss = self.loss_fn(pred, target, batch.mask)
+    def _epoch_plan(self, epoch: int) -> list[torch.Tensor] | range:
+        """The batches of ``epoch``: frame-index tensors, or iteration numbers of pixel samples."""
+        if self.pixels is not None:
+            return range(self.pixels.batches_per_epoch)
+        return epoch_batches(self.train_indices, self.config.batch_size, epoch=epoch, seed=self.config.seed,
+                             rank=self.dist.rank, world_size=self.dist.world_size)
+
+    def _pixel_step(self, epoch: int, iteration: int) -> tuple[float, float]:
+        assert self.pixels is not None
+        batch = self.pixels.batch(epoch, iteration).to(self.device)
+        mask = None if batch.weight is None else batch.weight[:, None]
+        pred = self.net(batch)
+        loss = self.loss_fn(pred, batch.target, mask)
+        self._optimize(loss)
+        with torch.no_grad():
+            err = (pred.detach().clamp(0, 1) - batch.target).square()
+            mse = err.mean() if mask is None else (err * mask).sum() / (3 * mask.sum()).clamp_min(1)
+            psnr = (-10.0 * torch.log10(mse.clamp_min(1e-10))).item()
+        return loss.item(), psnr
+
+    def _optimize(self, loss: torch.Tensor) -> None:
+        """Check the loss, backward, clip, optimizer step, after-step hook."""
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"the loss became {loss.item()} at epoch {self.state.epoch + 1}, iteration "
@@ -177,6 +200,18 @@ class Trainer:
         self._side_info_stale = True
         if self.after_step is not None:
             self.after_step()
+
+    def _step(self, indices: torch.Tensor) -> tuple[float, float]:
+        target = self.store.get(indices).to(self.device, non_blocking=True)
+        batch = FrameBatch(indices.to(self.device), target)
+        if self.model.needs_neighbours:  # e.g. DNeRV: the frame differences need both neighbours
+            batch.neighbours = self.store.neighbours(indices).to(self.device, non_blocking=True)
+        if self.loss_mask is not None:
+            rows = self.loss_mask if self.loss_mask.shape[0] == 1 else self.loss_mask[indices]
+            batch.mask = rows.expand(len(indices), -1, -1, -1).to(self.device, non_blocking=True)
+        pred = self.model.crop(self.net(batch))
+        loss = self.loss_fn(pred, target, batch.mask)
+        self._optimize(loss)
         with torch.no_grad():
             err = (pred.detach().clamp(0, 1) - target).square()
             if batch.mask is None:
@@ -194,10 +229,7 @@ class Trainer:
         """Train until ``config.epochs`` are complete; returns the final state."""
         cfg = self.config
         self.model.train()
-        batches_per_epoch = len(
-            epoch_batches(self.train_indices, cfg.batch_size, epoch=0, seed=cfg.seed,
-                          rank=self.dist.rank, world_size=self.dist.world_size)
-        )
+        batches_per_epoch = len(self._epoch_plan(0))
         if batches_per_epoch == 0:
             raise ConfigError("fewer batches than processes: use fewer processes or a smaller --batch-size")
         total_iters = cfg.epochs * batches_per_epoch
@@ -210,10 +242,10 @@ class Trainer:
         try:
             while self.state.epoch < cfg.epochs:
                 self._run_epoch(batches_per_epoch, total_iters, bar)
+                if self.state.epoch == cfg.epochs:
+                    self._finish()
                 if self.state.epoch in eval_epochs:
                     self._evaluate()
-                if self.state.epoch == cfg.epochs:
-                    self._refresh_side_info()
                 if self.state.epoch % cfg.checkpoint_every == 0 or self.state.epoch == cfg.epochs:
                     self.save()
             self._refresh_side_info()  # e.g. a resumed run that had already finished
@@ -228,13 +260,12 @@ class Trainer:
 
     def _run_epoch(self, batches_per_epoch: int, total_iters: int, bar: ProgressBar) -> None:
         cfg, st = self.config, self.state
-        batches = epoch_batches(self.train_indices, cfg.batch_size, epoch=st.epoch, seed=cfg.seed,
-                                rank=self.dist.rank, world_size=self.dist.world_size)
+        batches = self._epoch_plan(st.epoch)
         lr = 0.0
         for it in range(st.iteration, len(batches)):
             t0 = time.perf_counter()
             lr = self._set_lr((st.epoch * batches_per_epoch + it) / total_iters)
-            loss, psnr = self._step(batches[it])
+            loss, psnr = self._pixel_step(st.epoch, it) if self.pixels is not None else self._step(batches[it])
             dt = time.perf_counter() - t0
             p = st.partial
             p["loss"] += loss
@@ -255,6 +286,14 @@ class Trainer:
         st.epoch += 1
         st.iteration = 0
         st.partial = TrainState().partial
+
+    def _finish(self) -> None:
+        """End of training: held-out frames' untrained state filled (NVP), side information refreshed."""
+        if len(self.train_indices) < len(self.store):
+            with torch.no_grad():
+                self.model.fill_untrained_frames(self.train_indices)
+            self._side_info_stale = True
+        self._refresh_side_info()
 
     def _refresh_side_info(self) -> None:
         """Recompute the model's stored per-frame side information if the weights changed."""

@@ -76,6 +76,11 @@ class ReconstructionLoss:
             raise ConfigError(f"--loss: empty loss {spec!r}")
         return cls(tuple(terms))
 
+    @property
+    def pixelwise(self) -> bool:
+        """True when every term is per pixel (l1, l2): usable on pixel samples (NVP)."""
+        return all(name in ("l1", "l2") for _, name in self.terms)
+
     def __str__(self) -> str:
         return "+".join(f"{w:g}*{n}" for w, n in self.terms)
 
