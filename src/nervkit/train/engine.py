@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data import FrameStore, epoch_batches
 from ..data.pixels import PixelSampler
 from ..errors import ConfigError, TrainingError
-from ..models import FrameBatch, PixelBatch, Representation
+from ..models import FrameBatch, Representation
 from ..models.config import config_to_dict
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
