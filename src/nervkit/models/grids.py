@@ -162,6 +162,10 @@ class SparseVolume(nn.Module):
     def out_dim(self) -> int:
         return self.window[0] * self.window[1] * self.shape[3]
 
+    def slice_index(self, t: torch.Tensor) -> torch.Tensor:
+        """The slice k = ⌊(S−1)t + ½⌋ (clamped) that the nearest lookup reads at times ``t``."""
+        return _nearest(t, self.shape[0])
+
     def _volume(self) -> torch.Tensor:
         if not self.upsample:
             return self.grid
@@ -183,7 +187,7 @@ class SparseVolume(nn.Module):
         spatial = (rows[:, :, None] * y + cols[:, None, :]).flatten(1)  # (n, h·w), rows outer
         flat = vol.reshape(-1, d)
         if not linear_time:
-            k = _nearest(txy[:, 0], s)
+            k = self.slice_index(txy[:, 0])
             return flat[(k[:, None] * (x * y) + spatial).reshape(-1)].view(len(txy), -1)
         pos = txy[:, 0].to(torch.float32).clamp(0, 1) * (s - 1)
         k0 = pos.floor().long().clamp(0, s - 1)

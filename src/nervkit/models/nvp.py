@@ -281,15 +281,16 @@ class NVP(Representation):
         interpolation of the nearest trained slices, so that held-out frames decode between their
         neighbours (the official temporal path) rather than from never-trained codes."""
         s = self.config.sparse_frames
-        n = self.geometry.num_frames
-        trained = sorted({min(max(math.floor(k / max(n - 1, 1) * (s - 1) + 0.5), 0), s - 1) for k in train_indices})
+        t, _ = self._times(torch.as_tensor(train_indices))
+        read = set(self.sparse.slice_index(t).tolist())  # the slices training read, by the lookup's own rule
+        trained = sorted(read)
         if not trained or len(trained) == s:
             return
         with torch.no_grad():
             grid = self.sparse.grid
             known = torch.tensor(trained)
             for k in range(s):
-                if k in trained:
+                if k in read:
                     continue
                 hi = int(torch.searchsorted(known, k))
                 if hi == 0 or hi == len(trained):
