@@ -36,4 +36,4 @@ def test_fit_raw_yuv_with_size_then_load_and_decode(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="out of range"):
         loaded.decode([4])
     out = nervkit.decode(tmp_path / "run", tmp_path / "frames/", lossless=True)
-    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:05d}.png" for i in range(4)]
+    assert sorted(p.name for p in out.glob("frame_*.png")) == [f"frame_{i:05d}.png" for i in range(4)]

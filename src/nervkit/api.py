@@ -12,9 +12,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 import time
+import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -23,10 +27,13 @@ from typing import Any
 
 import torch
 
+from . import arguments
 from .data import FrameStore, load_frames
-from .errors import ConfigError, RunDirError
-from .io import FrameRange, VideoWriter, parse_size
+from .errors import ConfigError, OutputError, RunDirError, output_error
+from .io import FrameRange, VideoWriter
 from .io.atomic import write_json_atomic
+from .io.outputs import check_not_current_folder, check_output
+from .io.writer import is_folder_output
 from .metrics import QualityReport, evaluate_videos
 from .models import Representation, VideoGeometry, get_method
 from .models.config import config_to_dict
@@ -100,12 +107,7 @@ class FittedRun:
 
     def decode(self, indices: list[int] | torch.Tensor | int) -> torch.Tensor:
         """Frames at the true size (n, 3, H, W), float in [0, 1]."""
-        if isinstance(indices, int):
-            indices = [indices]
-        n = self.model.geometry.num_frames
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        if idx.numel() and (idx.min() < 0 or idx.max() >= n):
-            raise ConfigError(f"frame index out of range: the run has {n} frames (0..{n - 1})")
+        idx = arguments.frame_indices(indices, self.model.geometry.num_frames)
         return self.model.decode_frames(idx)
 
     def iter_decoded(self, indices: list[int] | None = None, batch_size: int = 8) -> Iterator[torch.Tensor]:
@@ -115,15 +117,8 @@ class FittedRun:
             yield self.decode(idx[start : start + batch_size])
 
 
-def _as_size(size: str | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, str):
-        return parse_size(size)
-    h, w = (int(v) for v in size)
-    if h < 1 or w < 1:
-        raise ConfigError(f"--size must be positive, got {h}x{w}")
-    return h, w
+def _as_size(size: str | tuple[int, int] | list[int] | None, name: str = "--size") -> tuple[int, int] | None:
+    return arguments.size(name, size)
 
 
 def _train_config(train: TrainConfig | None, overrides: dict[str, Any],
@@ -146,7 +141,7 @@ def fit(
     video: str | os.PathLike[str] | None = None,
     *,
     out: str | os.PathLike[str],
-    model: str = "nerv",
+    model: str | None = None,
     preset: str | None = None,
     params: str | int | None = None,
     size: str | tuple[int, int] | None = None,
@@ -175,34 +170,33 @@ def fit(
     interpolation, inpainting and denoising tasks (:class:`nervkit.tasks.TaskOptions`, docs/tasks.md);
     the run's metrics then hold the per-task numbers (``FittedRun.tasks``).
     """
-    run = RunDir.at(out)
+    run = RunDir.at(arguments.path("out", out))
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes the run folder
     if resume:
+        if video is not None:
+            raise ConfigError("--resume continues the run with its stored video; drop the VIDEO argument")
         if train_frames != "all" or mask or noise or noise_seed:
             raise ConfigError("--resume continues a run with its stored data options; drop --train-frames, "
                               "--mask, --noise and --noise-seed")
-        return _resume(run, progress=progress, write_video=write_video, memory_budget=memory_budget,
-                       train_overrides=train_overrides)
+        with _run_lock(run, "nervkit fit --resume", main_rank):
+            return _resume(run, model=model, progress=progress, write_video=write_video,
+                           memory_budget=memory_budget, train_overrides=train_overrides)
     if video is None:
         raise ConfigError("no input video given")
+    video = arguments.path("video", video)
     tasks = TaskOptions(train_frames, mask, noise, noise_seed).validate()  # cheap errors first
-    # under torchrun only rank 0 checks and writes the run folder: the other ranks would find the
-    # run.json that rank 0 may already have written and refuse it as an existing run
-    main_rank = int(os.environ.get("RANK", "0")) == 0
-    if main_rank and run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
-        if run.has_run():
-            raise ConfigError(f"{run.path} already holds a run; use --resume to continue it or choose another -o")
-        raise ConfigError(f"output folder {run.path} exists and is not empty")
-    spec = get_method(model)
+    spec = get_method("nerv" if model is None else model)
     train_cfg = _train_config(train, train_overrides, spec.train_defaults)
-    size_hw, raw_hw = _as_size(size), _as_size(raw_size)
+    size_hw, raw_hw = _as_size(size), _as_size(raw_size, "--raw-size")
     if Path(video).suffix.lower() == ".yuv" and raw_hw is None and size_hw is not None:
         size_hw, raw_hw = None, size_hw  # a raw .yuv has no header: --size gives its frame size
+    frame_range = arguments.frame_range("--frames", frames)
     data = DataOptions(
         source=str(Path(video)),
-        frames=str(FrameRange.parse(frames)) if frames else None,
+        frames=str(frame_range) if frame_range else None,
         size=size_hw,
         raw_size=raw_hw,
-        raw_fps=float(raw_fps),
+        raw_fps=arguments.number("--fps", raw_fps, low=0, low_open=True, high=1000),
         train_frames=tasks.train_frames,
         mask=tasks.mask,
         noise=tasks.noise,
@@ -212,7 +206,7 @@ def fit(
     budget = parse_param_count(params) if params is not None and bpp is None else None
     # check the model options before decoding the video: cheap errors first
     spec.unresolved_config(preset=preset, params=budget if bpp is None else 1, overrides=model_options)
-    existed = run.path.exists()
+    lock, created = _claim_new_run(run) if main_rank else (None, False)
     try:
         store = _load_store(data, run, memory_budget)
         task_data = prepare(data.tasks, store)  # bad masks, empty splits: before the run is written
@@ -220,14 +214,16 @@ def fit(
         if bpp is not None:  # "0.9bpp": 8-bit values at that rate (the papers' quantized-only bpp)
             budget = max(1000, bpp_to_param_count(bpp, geometry.pixels))
         config = spec.build_config(geometry, preset=preset, params=budget, overrides=model_options)
+        torch.manual_seed(train_cfg.seed)
+        net = spec.model_cls(config, geometry)
     except BaseException:
-        if not existed:  # a frame cache may have been started: leave nothing behind
-            shutil.rmtree(run.path, ignore_errors=True)
+        if lock is not None:  # nothing of the run was written: leave nothing behind
+            _discard_unstarted(run, created)
+            lock.release()
         raise
-    torch.manual_seed(train_cfg.seed)
-    net = spec.model_cls(config, geometry)
     meta = {
         "nervkit_version": _version(),
+        "run_id": uuid.uuid4().hex,
         "method": spec.name,
         "preset": preset,
         "params_budget": budget,
@@ -244,13 +240,90 @@ def fit(
         "status": "training",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if main_rank:
+    try:
+        if main_rank:
+            try:
+                write_json_atomic(run.run_file, meta)
+            except BaseException:  # e.g. a full disk: the run never started
+                _discard_unstarted(run, created)
+                raise
+        return _train(run, net, task_data, train_cfg, meta, None, progress, write_video)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _refuse_occupied(run: RunDir) -> None:
+    if run.has_run():
+        raise OutputError(f"{run.path} already holds a run; use --resume to continue it or choose another -o")
+    entries = run.foreign_entries()
+    if entries:
+        shown = ", ".join(entries[:4]) + (f" and {len(entries) - 4} more" if len(entries) > 4 else "")
+        raise OutputError(f"output folder {run.path} is not empty (it holds {shown}); a new run needs a new "
+                          "or empty folder")
+
+
+def _claim_new_run(run: RunDir) -> tuple[Any, bool]:
+    """Create (or take the empty) run folder and hold its lock: (lock, created).
+
+    The emptiness check is repeated under the lock, so two fits started at the same moment on the
+    same folder cannot both write it: one is refused (held lock, or a run already there).
+    """
+    if run.path.exists() and not run.path.is_dir():
+        raise OutputError(f"-o {run.path} is a file; a run needs a new or empty folder")
+    _refuse_occupied(run)
+    created = not run.path.exists()
+    try:
         run.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run.run_file, meta)
-    return _train(run, net, task_data, train_cfg, meta, None, progress, write_video)
+    except OSError as exc:
+        raise output_error(exc, run.path, "cannot create the run folder") from None
+    try:
+        lock = run.lock("nervkit fit").acquire()
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                run.path.rmdir()  # only if still empty: another process may hold it now
+        raise
+    try:
+        _refuse_occupied(run)
+    except BaseException:
+        lock.release()
+        raise
+    return lock, created
 
 
-def _load_store(data: DataOptions, run: RunDir, memory_budget: int | None) -> FrameStore:
+def _discard_unstarted(run: RunDir, created: bool) -> None:
+    """Remove what a fit that failed before writing run.json created (its frame cache, the folder)."""
+    if created:
+        shutil.rmtree(run.path, ignore_errors=True)
+    elif run.cache_dir.exists():
+        shutil.rmtree(run.cache_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _run_lock(run: RunDir, command: str, enabled: bool = True) -> Iterator[None]:
+    """Hold ``run``'s lock (when ``enabled``: rank 0 under torchrun) for a command that changes it."""
+    if not enabled:
+        yield
+        return
+    run.read_meta()  # a clear "not a run folder" before creating a lock file in it
+    with run.lock(command):
+        yield
+
+
+def _load_store(data: DataOptions, run: RunDir | None, memory_budget: int | None) -> FrameStore:
+    """The run's frames. ``run`` is the run being fitted (its cache folder may hold them); commands that
+    only read a run pass ``None`` and get a private cache outside it (a reader never writes a run)."""
+    if run is None:
+        cache = Path(tempfile.mkdtemp(prefix="nervkit-frames-"))
+        store = _load_store_into(data, cache, memory_budget)
+        weakref.finalize(store, shutil.rmtree, cache, True)
+        return store
+    # one cache per process: under torchrun every rank decodes its own copy
+    return _load_store_into(data, run.cache_dir / f"rank{os.environ.get('RANK', '0')}", memory_budget)
+
+
+def _load_store_into(data: DataOptions, cache_dir: Path, memory_budget: int | None) -> FrameStore:
     return load_frames(
         data.source,
         frames=FrameRange.parse(data.frames) if data.frames else None,
@@ -258,17 +331,19 @@ def _load_store(data: DataOptions, run: RunDir, memory_budget: int | None) -> Fr
         raw_size=data.raw_size,
         raw_fps=data.raw_fps,
         memory_budget=memory_budget,
-        # one cache per process: under torchrun every rank decodes its own copy
-        cache_dir=run.cache_dir / f"rank{os.environ.get('RANK', '0')}",
+        cache_dir=cache_dir,
     )
 
 
-def _resume(run: RunDir, *, progress: bool, write_video: bool, memory_budget: int | None,
+def _resume(run: RunDir, *, model: str | None, progress: bool, write_video: bool, memory_budget: int | None,
             train_overrides: dict[str, Any]) -> FittedRun:
     from .runs import model_from_checkpoint
     from .train import load_checkpoint
 
     meta = run.read_meta()
+    if model is not None and get_method(model).name != meta["method"]:
+        raise ConfigError(f"--model {model} differs from the run's {meta['method']}; a resumed run keeps its "
+                          "settings (drop --model, or fit a new run in another folder)")
     stored_train = meta["train"]
     for key, value in train_overrides.items():
         if key in ("device", "threads"):
@@ -281,6 +356,8 @@ def _resume(run: RunDir, *, progress: bool, write_video: bool, memory_budget: in
     runtime = {k: v for k, v in train_overrides.items() if k in ("device", "threads")}
     train_cfg = _train_config(None, {**stored_train, **runtime})
     state = load_checkpoint(run.checkpoint) if run.checkpoint.is_file() else None
+    if state is not None:
+        run.check_checkpoint(meta, state)
     data = DataOptions.from_dict(meta["data"])
     store = _load_store(data, run, memory_budget)
     if state is not None:
@@ -300,7 +377,7 @@ def _resume(run: RunDir, *, progress: bool, write_video: bool, memory_budget: in
 def task_data(fitted: FittedRun, memory_budget: int | None = None) -> TaskData:
     """The training data of a fitted run, rebuilt from its stored data options (compress, tasks)."""
     data = DataOptions.from_dict(fitted.meta["data"])
-    return prepare(data.tasks, _load_store(data, fitted.run_dir, memory_budget))
+    return prepare(data.tasks, _load_store(data, None, memory_budget))
 
 
 def _train(run: RunDir, net: Representation, data: TaskData, train_cfg: TrainConfig, meta: dict[str, Any],
@@ -312,7 +389,8 @@ def _train(run: RunDir, net: Representation, data: TaskData, train_cfg: TrainCon
     dist = init_distributed(device)
     try:
         trainer = Trainer(net, store, train_cfg, device=device, train_indices=data.train_indices,
-                          checkpoint_path=run.checkpoint, dist=dist, progress=progress, loss_mask=data.loss_mask)
+                          checkpoint_path=run.checkpoint, dist=dist, progress=progress, loss_mask=data.loss_mask,
+                          checkpoint_extra={"run_id": meta["run_id"]} if meta.get("run_id") else None)
         if state is not None:
             trainer.load_state_dict(state)
         final = trainer.fit()
@@ -372,15 +450,38 @@ def decode(
     output: str | os.PathLike[str],
     *,
     lossless: bool = False,
-    frames: str | None = None,
+    frames: str | FrameRange | None = None,
     crf: int = 12,
     device: str = "cpu",
 ) -> Path:
     """Decode a fitted run to a video file (.mp4/.mkv; ``lossless`` → FFV1 in .mkv) or a PNG folder."""
+    check_video_output(output, read_folders=[run_dir], lossless=lossless, crf=crf)
+    frame_range = arguments.frame_range("--frames", frames)
     fitted = load(run_dir, device)
     n = fitted.model.geometry.num_frames
-    indices = list(FrameRange.parse(frames).resolve(n)) if frames else None
+    indices = list(frame_range.resolve(n)) if frame_range else None
     return write_decoded(fitted.model, output, fps=fitted.fps, lossless=lossless, indices=indices, crf=crf)
+
+
+def check_video_output(output: str | os.PathLike[str], *, inputs: list[Any] = (),  # type: ignore[assignment]
+                       read_folders: list[Any] = (), lossless: bool = False,  # type: ignore[assignment]
+                       crf: int = 12) -> Path:
+    """Every check on a decoded-video output before any work (:mod:`nervkit.io.outputs`): not an input,
+    not inside a run folder the command reads, a writable kind of target, valid writer options."""
+    output = arguments.path("output", output)
+    arguments.flag("lossless", lossless)
+    arguments.integer("--crf", crf, low=0, high=51)
+    check_output(output, inputs=inputs, read_folders=read_folders)
+    VideoWriter(output, lossless=lossless, crf=crf)  # the output kind and codec options
+    if is_folder_output(output):
+        from .io.outputs import check_frame_folder_target
+
+        check_frame_folder_target(output)
+    else:
+        from .io.outputs import check_file_target
+
+        check_file_target(output)
+    return Path(output)
 
 
 def interpolate(run: str | os.PathLike[str], factor: int, out: str | os.PathLike[str], *, lossless: bool = False,
@@ -393,13 +494,17 @@ def interpolate(run: str | os.PathLike[str], factor: int, out: str | os.PathLike
     """
     from .tasks.interpolation import interpolation_positions, write_interpolated
 
-    path = Path(run)
+    path = Path(arguments.path("run", run))
+    arguments.integer("--factor", factor)
     if path.is_file():
         from .compress.model_codec import read_nerv
 
+        check_video_output(out, inputs=[path], lossless=lossless, crf=crf)
         nerv = read_nerv(path)
+        interpolation_positions(nerv.geometry.num_frames, factor)  # a bad factor fails before building
         model, fps = nerv.build_model().to(resolve_device(device)), nerv.fps
     else:
+        check_video_output(out, read_folders=[path], lossless=lossless, crf=crf)
         fitted = load(path, resolve_device(device))
         model, fps = fitted.model, fitted.fps
     interpolation_positions(model.geometry.num_frames, factor)  # a bad factor fails before writing
@@ -421,7 +526,11 @@ def inpaint(run: str | os.PathLike[str], mask: str, out: str | os.PathLike[str] 
     check_mask_spec(mask)
     fitted = load(run, resolve_device(device))
     data = DataOptions.from_dict(fitted.meta["data"])
-    clean = _load_store(data, fitted.run_dir, None)
+    if out is not None:
+        mask_file = mask if isinstance(mask, str) and Path(mask).exists() else None
+        check_video_output(out, inputs=[data.source, mask_file], read_folders=[fitted.run_dir.path],
+                           lossless=lossless, crf=crf)
+    clean = _load_store(data, None, None)
     holes = make_mask(mask, len(clean), clean.height, clean.width)
     result = inpaint_from_masked_input(fitted.model, clean, holes, mask)
     result = {"run": str(fitted.run_dir.path), "method": fitted.model.method, **result}
@@ -430,27 +539,51 @@ def inpaint(run: str | os.PathLike[str], mask: str, out: str | os.PathLike[str] 
     return result
 
 
-def evaluate(reference: str | os.PathLike[str], distorted: str | os.PathLike[str], **kwargs: Any) -> QualityReport:
-    """PSNR (per-frame mean and global), SSIM and MS-SSIM of ``distorted`` against ``reference``."""
-    return evaluate_videos(reference, distorted, **kwargs)
+def evaluate(reference: str | os.PathLike[str], distorted: str | os.PathLike[str], *,
+             frames: str | FrameRange | None = None, size: str | tuple[int, int] | None = None,
+             raw_size: str | tuple[int, int] | None = None, **kwargs: Any) -> QualityReport:
+    """PSNR (per-frame mean and global), SSIM and MS-SSIM of ``distorted`` against ``reference``.
+
+    ``frames`` (``"A:B"`` or a FrameRange), ``size`` and ``raw_size`` (``"HxW"`` or a pair) as on the CLI.
+    """
+    return evaluate_videos(arguments.path("reference", reference), arguments.path("distorted", distorted),
+                           frames=arguments.frame_range("--frames", frames), size=_as_size(size),
+                           raw_size=_as_size(raw_size, "--raw-size"), **kwargs)
+
+
+def write_report(path: str | os.PathLike[str], data: dict[str, Any], *, inputs: list[Any]) -> Path:
+    """Write a JSON report to ``path`` (a file; never one of ``inputs``), atomically."""
+    check_output(path, inputs=inputs)
+    write_json_atomic(path, data)
+    return Path(path)
 
 
 def info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Model, parameters, frames, size and training history of a run."""
     run = RunDir.at(run_dir)
     meta = run.read_meta()
-    history: dict[str, Any] = {}
+    history: dict[str, Any] | None = None
+    state = None
+    if run.checkpoint.is_file():
+        from .train import load_checkpoint
+
+        state = load_checkpoint(run.checkpoint, mmap=True)
+        run.check_checkpoint(meta, state)  # the checkpoint must be this run's own
     if run.history_file.is_file():
         import json
 
-        history = json.loads(run.history_file.read_text())
-    elif run.checkpoint.is_file():
-        from .train import load_checkpoint
-
-        state = load_checkpoint(run.checkpoint)
+        try:
+            history = json.loads(run.history_file.read_text())
+        except (OSError, ValueError):
+            history = None  # unreadable: the checkpoint holds the same history
+        if not isinstance(history, dict) or not isinstance(history.get("epochs", []), list):
+            history = None
+            if state is None:
+                raise RunDirError(f"{run.history_file} is corrupt and the run has no checkpoint to recover it from")
+    if history is None and state is not None:
         history = {"epochs": state.get("history", []), "evals": state.get("evals", []),
                    "train_seconds": state.get("elapsed", 0.0)}
-    return {**meta, "history": history}
+    return {**meta, "history": history or {}}
 
 
 def _version() -> str:

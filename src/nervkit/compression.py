@@ -8,18 +8,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .api import FittedRun, load, task_data, write_decoded
+from . import arguments
+from .api import FittedRun, check_video_output, load, task_data, write_decoded
 from .compress.model_codec import LATENT_CODECS, SPARSE_THRESHOLD, LatentCoding, read_nerv, write_nerv
 from .compress.prune import apply_masks, magnitude_masks, sparsity
 from .compress.qat import quantization_aware
 from .errors import ConfigError
-from .io import FrameRange
+from .io.outputs import check_file_target, check_output
 from .models import Representation
 from .models.config import replace_config
 from .tasks import TaskData
@@ -48,19 +50,40 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
     (``hevc_crf``, ``hevc_fps``) with ``latent_codec="codec"``, or like weights with ``"weights"``
     (see :class:`~nervkit.compress.model_codec.LatentCoding`); no retraining is needed.
     """
-    if not 1 <= bits <= 16 or not 1 <= embed_bits <= 16:
-        raise ConfigError(f"--bits and --embed-bits must be in 1..16, got {bits} and {embed_bits}")
-    if latent_codec not in LATENT_CODECS:
-        raise ConfigError(f"--latent-codec must be one of {', '.join(LATENT_CODECS)}, got {latent_codec!r}")
-    if not 2 <= jpeg_quality <= 31 or not 0 <= hevc_crf <= 51 or not 1 <= hevc_fps <= 240:
-        raise ConfigError("--jpeg-quality must be in 2..31, --hevc-crf in 0..51 and --hevc-fps in 1..240")
-    if finetune_epochs < 0 or qat_epochs < 0:
-        raise ConfigError("--finetune-epochs and --qat-epochs must be >= 0")
+    bits = arguments.integer("--bits", bits, low=1, high=16)
+    embed_bits = arguments.integer("--embed-bits", embed_bits, low=1, high=16)
+    prune = arguments.number("--prune", prune, low=0.0, high=1.0, high_open=True)
+    finetune_epochs = arguments.integer("--finetune-epochs", finetune_epochs, low=0, high=100_000)
+    qat_epochs = arguments.integer("--qat-epochs", qat_epochs, low=0, high=100_000)
+    latent_codec = arguments.choice("--latent-codec", latent_codec, LATENT_CODECS)
+    jpeg_quality = arguments.integer("--jpeg-quality", jpeg_quality, low=2, high=31)
+    hevc_crf = arguments.integer("--hevc-crf", hevc_crf, low=0, high=51)
+    hevc_fps = arguments.integer("--hevc-fps", hevc_fps, low=1, high=240)
+    evaluate, progress = arguments.flag("evaluate", evaluate), arguments.flag("progress", progress)
     if finetune_epochs and not prune:
         raise ConfigError("--finetune-epochs fine-tunes after pruning: give --prune too (or use --qat-epochs)")
-    if Path(output).is_dir():
-        raise ConfigError(f"-o {output} is a folder; give a file name such as video.nerv")
+    resolve_device(arguments.path("--device", device))  # an unknown or absent device: before any work
+    check_output(arguments.path("output", output), read_folders=[arguments.path("run", run_dir)])
+    check_file_target(output)
     fitted = load(run_dir)
+    notes = []
+    if fitted.meta.get("status") != "complete":
+        done = len(fitted.history)
+        notes.append(f"the run is not complete ({done}/{fitted.meta['train'].get('epochs')} epochs): compressing "
+                     "its last checkpoint (finish it with nervkit fit --resume)")
+    trains = bool((prune and finetune_epochs) or qat_epochs)
+    # fine-tuning holds the run's lock, so that no resumed fit changes the run underneath it
+    with fitted.run_dir.lock("nervkit compress (fine-tuning)") if trains else contextlib.nullcontext():
+        return _compress(fitted, output, bits=bits, embed_bits=embed_bits, prune=prune,
+                         finetune_epochs=finetune_epochs, qat_epochs=qat_epochs, evaluate=evaluate,
+                         progress=progress, device=device, latent=LatentCoding(latent_codec, jpeg_quality,
+                                                                               hevc_crf, hevc_fps),
+                         notes=notes)
+
+
+def _compress(fitted: FittedRun, output: str | os.PathLike[str], *, bits: int, embed_bits: int, prune: float,
+              finetune_epochs: int, qat_epochs: int, evaluate: bool, progress: bool, device: str,
+              latent: LatentCoding, notes: list[str]) -> dict[str, Any]:
     masks = magnitude_masks(fitted.model, prune) if prune else {}
     data = None  # the run's training data (its frame split, mask and noise), loaded when needed
     if masks:
@@ -77,7 +100,6 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
         fitted.model.refresh_side_info(data.store)
     video = {"fps": fitted.fps, "source": fitted.meta.get("data", {}).get("source"),
              "source_size": fitted.meta.get("source_size")}
-    latent = LatentCoding(latent_codec, jpeg_quality, hevc_crf, hevc_fps)
     size = write_nerv(output, fitted.model, bits=bits, embed_bits=embed_bits, video=video, latent=latent)
     geo = fitted.model.geometry
     report: dict[str, Any] = {
@@ -90,8 +112,8 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
         "embed_bits": embed_bits,
     }
     if any(g.kind.startswith("latent_") for g in fitted.model.stored_groups()):
-        report["latent"] = {"codec": latent_codec, "jpeg_quality": jpeg_quality, "hevc_crf": hevc_crf,
-                            "hevc_fps": hevc_fps}
+        report["latent"] = {"codec": latent.codec, "jpeg_quality": latent.jpeg_quality,
+                            "hevc_crf": latent.hevc_crf, "hevc_fps": latent.hevc_fps}
     report.update({"prune": prune, "sparsity": sparsity(fitted.model), "finetune_epochs": finetune_epochs,
                    "qat_epochs": qat_epochs})
     if evaluate:
@@ -100,6 +122,8 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
         report["device"] = str(next(decoded.parameters()).device.type)
         report.update({"psnr": quality.psnr, "psnr_global": quality.psnr_global, "ssim": quality.ssim,
                        "ms_ssim": quality.ms_ssim})
+    if notes:
+        report["notes"] = notes
     return report
 
 
@@ -125,19 +149,29 @@ def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, 
     methods only: NVP). Decoding is deterministic: the same file on the same kind of device gives
     bit-identical frames.
     """
+    path = arguments.path("path", path)
+    check_video_output(output, inputs=[path], lossless=lossless, crf=crf)
+    scale = arguments.number("--scale", scale, low=0, low_open=True, high=64)
+    frame_range = arguments.frame_range("--frames", frames)
+    target = resolve_device(arguments.path("--device", device))
     nerv = read_nerv(path)
-    model = nerv.build_model().to(resolve_device(device))
+    indices = list(frame_range.resolve(nerv.geometry.num_frames)) if frame_range else None
+    model = nerv.build_model().to(target)
     check_scale(model, scale)
-    indices = list(FrameRange.parse(frames).resolve(model.geometry.num_frames)) if frames else None
     return write_decoded(model, output, fps=nerv.fps, lossless=lossless, indices=indices, crf=crf, scale=scale)
 
 
 def check_scale(model: Representation, scale: float) -> None:
-    """ConfigError unless ``model`` can render at ``scale`` (> 0; ≠ 1 needs a coordinate-based method)."""
+    """ConfigError unless ``model`` can render at ``scale`` (> 0; ≠ 1 needs a coordinate-based method)
+    and the scaled frames have at least one pixel per side."""
     if not scale > 0 or scale > 64:
         raise ConfigError(f"--scale must be in (0, 64], got {scale}")
     if scale != 1 and not model.supports_scale:
         raise ConfigError(f"--scale needs a coordinate-based method (nvp); this file holds {model.method}")
+    h, w = model.output_size
+    if round(h * scale) < 1 or round(w * scale) < 1:
+        raise ConfigError(f"--scale {scale} renders {h}x{w} frames at {round(h * scale)}x{round(w * scale)}: "
+                          f"use a scale of at least {1 / min(h, w):.3g}")
 
 
 def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -52,9 +52,10 @@ from nervkit.bench.plot import plot_rd
 from nervkit.bench.quality import measure_quality
 from nervkit.bench.results import RDResults, codec_rd_curve, read_results, write_results
 from nervkit.compress.model_codec import ENCODER_REVISION
-from nervkit.errors import ConfigError, InputError
+from nervkit.errors import ConfigError, InputError, output_error
 from nervkit.io.atomic import write_json_atomic
 from nervkit.io.convert import to_uint8
+from nervkit.io.outputs import check_folder_target, check_output
 from nervkit.models.config import option, validate_choices
 
 SUMMARY_SCHEMA = "nervkit-rd-summary/1"
@@ -435,6 +436,10 @@ def markdown_report(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: marker file of a benchmark folder (a rerun into it reuses its finished fits, files and curves)
+RD_MARKER = ".nervkit-rd"
+
+
 def run_rd_benchmark(video: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: RDConfig, *,
                      size: tuple[int, int] | None = None, frames: str | None = None, progress: bool = True,
                      log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -455,11 +460,16 @@ def run_rd_benchmark(video: str | os.PathLike[str], out_dir: str | os.PathLike[s
     for codec in codecs:
         codec_spec(codec)  # a missing encoder fails before any work
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"-o {out} exists and is not a folder")
+    # a new or empty folder, or one bench rd wrote (its finished parts are reused); never the input's folder
+    check_output(out, inputs=[video])
+    check_folder_target(out, marker=RD_MARKER, what="benchmark folder", also_own=("summary.json", "results"))
     store = load_frames(video, frames=FrameRange.parse(frames) if frames else None, size=size)
     reference = store.frames.permute(0, 2, 3, 1).contiguous().numpy()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RD_MARKER).write_text('{"written_by": "nervkit", "kind": "bench-rd"}\n')
+    except OSError as exc:
+        raise output_error(exc, out) from None
     meta = {"video": str(video), "frames": len(store), "height": store.height, "width": store.width,
             "fps": store.fps, "colour": "RGB from BT.601 limited-range YUV; codecs encode yuv420p",
             "machine": describe_machine(_device(config))}

@@ -11,7 +11,6 @@ from typing import Any
 
 from .. import api, compression
 from ..errors import ConfigError
-from ..io.atomic import write_json_atomic
 from ..io.size import parse_size
 from ..models import get_method, list_methods
 from ..models.config import config_from_dict, config_to_dict
@@ -53,21 +52,24 @@ def _fit(args: argparse.Namespace) -> int:
     model_options = collect(args, args.model_fields)
     task_options = collect(args, args.task_fields)
     if args.resume:
+        if args.video or args.sample:
+            raise ConfigError("--resume continues the run with its stored video; drop "
+                              + ("--sample" if args.sample else f"the VIDEO argument {args.video}"))
         if model_options or args.preset or args.params or args.size or args.frames or task_options:
             raise ConfigError("--resume continues a run with its stored settings; drop the model/data options")
-        fitted = api.fit(out=args.out, resume=True, progress=not args.quiet, write_video=not args.no_video,
-                         **{k: _typed_train(k, v) for k, v in train_options.items()})
+        fitted = api.fit(out=args.out, resume=True, model=args.model, progress=not args.quiet,
+                         write_video=not args.no_video, **{k: _typed_train(k, v) for k, v in train_options.items()})
     else:
         video = api.sample_video() if args.sample else args.video
         if args.sample and args.video:
             raise ConfigError("give either a VIDEO or --sample, not both")
         if video is None:
             raise ConfigError("no input: give a VIDEO (or --sample for the bundled clip)")
-        get_method(args.model)
+        get_method(args.model or "nerv")
         fitted = api.fit(
             video,
             out=args.out,
-            model=args.model,
+            model=args.model or "nerv",
             preset=args.preset,
             params=args.params,
             size=args.size,
@@ -175,18 +177,17 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..io import FrameRange, parse_size
+    from ..io.outputs import check_file_target, check_output
 
-    report = api.evaluate(
-        args.reference,
-        args.distorted,
-        frames=FrameRange.parse(args.frames) if args.frames else None,
-        size=parse_size(args.size) if args.size else None,
-        raw_size=parse_size(args.raw_size) if args.raw_size else None,
-    )
+    inputs = [args.reference, args.distorted]
+    if args.out:  # before the (long) comparison: never one of the inputs, never a folder
+        check_output(args.out, inputs=inputs)
+        check_file_target(args.out)
+    report = api.evaluate(args.reference, args.distorted, frames=args.frames, size=args.size,
+                          raw_size=args.raw_size)
     data = {"reference": str(args.reference), "distorted": str(args.distorted), **report.to_dict()}
     if args.out:
-        write_json_atomic(args.out, data)
+        api.write_report(args.out, data, inputs=inputs)
     if args.json:
         _out(json.dumps(data, indent=2))
     else:
@@ -248,6 +249,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
                                   qat_epochs=args.qat_epochs, evaluate=not args.no_eval, progress=not args.quiet,
                                   device=args.device, latent_codec=args.latent_codec,
                                   jpeg_quality=args.jpeg_quality, hevc_crf=args.hevc_crf, hevc_fps=args.hevc_fps)
+    for note in report.get("notes", []):
+        print(f"nervkit: note: {note}", file=sys.stderr)
     if args.json:
         _out(json.dumps(report, indent=2))
         return 0

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from ..bench.rd import RDConfig
-from ..errors import NervkitError
+from ..errors import NervkitError, user_error_from
 from ..models import get_method, list_methods
 from ..tasks import TaskOptions
 from ..train.config import TrainConfig
@@ -59,7 +59,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     fit.add_argument("video", nargs="?", help="input: video file, raw .yuv (with --raw-size), or frame folder")
     fit.add_argument("-o", "--out", required=True, help="run folder to write (or resume)")
     fit.add_argument("--sample", action="store_true", help="use the bundled Big Buck Bunny clip as input")
-    fit.add_argument("--model", default="nerv", help=f"method: {', '.join(list_methods())} [default: nerv]")
+    fit.add_argument("--model", help=f"method: {', '.join(list_methods())} [default: nerv]")
     fit.add_argument("--preset", help="named model size (e.g. S, M, L for NeRV)")
     fit.add_argument("--params", help="parameter budget instead of a preset, e.g. 1.5M, 300k, or a rate, e.g. "
                                       "0.9bpp (parameters whose 8-bit values take that many bits per pixel)")
@@ -242,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
         if debug:
             traceback.print_exc()
+        user_error = user_error_from(exc)  # disk full, read-only, permissions, out of memory
+        if user_error is not None:
+            print(f"nervkit: error: {user_error}", file=sys.stderr)
+            return user_error.exit_code
         message = " ".join(str(exc).split())[:300]
         print(f"nervkit: internal error: {type(exc).__name__}: {message} (set NERVKIT_DEBUG=1 for details)",
               file=sys.stderr)

@@ -12,8 +12,14 @@ path                          output
 ``.mkv``                      ``lossless=True``: FFV1 in RGB (``bgr0``), decodes to the exact frames.
                               Otherwise H.264 as for ``.mp4``.
 no suffix, or ends in ``/``   a folder of lossless PNGs ``frame_00000.png``, ``frame_00001.png``, ...
-an existing folder            the same (it is replaced as a whole)
+                              and a marker file ``.nervkit-frames``. The folder must be new, empty,
+                              or a frame folder nervkit wrote before (:mod:`nervkit.io.outputs`);
+                              any other existing folder or file is refused, never deleted.
+an existing folder            the same
 ============================  =====================================================================
+
+Containers are written with FFmpeg's ``+bitexact`` muxer flag: no random segment UID or library
+version string, so the same frames give byte-identical files run to run.
 
 Colour convention (the mirror of :mod:`nervkit.io.reader`): RGB -> YUV goes through FFmpeg's swscale via
 PyAV with its defaults, BT.601 coefficients and limited range, and YUV streams are tagged so
@@ -42,7 +48,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, output_error
 from .atomic import atomic_path
 from .averrors import AV_ERRORS, describe
 from .convert import iter_hwc_uint8
@@ -270,7 +276,10 @@ class VideoWriter:
             )
         assert self._tmp is not None
         if self._plan.folder:
-            Image.fromarray(rgb).save(self._tmp / f"frame_{self.frames_written:05d}.png")
+            try:
+                Image.fromarray(rgb).save(self._tmp / f"frame_{self.frames_written:05d}.png")
+            except OSError as exc:  # disk full, quota, a folder removed under us
+                raise output_error(exc, self.path) from None
         else:
             try:
                 if self._container is None:
@@ -291,7 +300,8 @@ class VideoWriter:
         plan = self._plan
         height, width = size
         pix_fmt = plan.pix_fmt or ("yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p")
-        container = av.open(str(self._tmp), mode="w", options=dict(plan.container_options))
+        # +bitexact: no random Matroska segment UID, no muxer version tag -> byte-reproducible files
+        container = av.open(str(self._tmp), mode="w", options={"fflags": "+bitexact", **plan.container_options})
         try:
             stream = container.add_stream(plan.codec, rate=self.rate)
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt

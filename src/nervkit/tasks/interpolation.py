@@ -118,10 +118,15 @@ def heldout_protocol(model: Representation) -> str:
     return "encoder" if model.frame_side_info else "index"
 
 
+#: the largest --factor: 1000 frames per source interval (25 fps -> 25,000 fps) is already beyond any display;
+#: larger factors only ask for terabytes (positions are computed up front, frames written one by one)
+MAX_FACTOR = 1000
+
+
 def interpolation_positions(num_frames: int, factor: int) -> torch.Tensor:
     """0, 1/F, …, N − 1: N + (N − 1)(F − 1) fractional frame positions."""
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ConfigError(f"--factor must be an integer >= 1, got {factor!r}")
+    if isinstance(factor, bool) or not isinstance(factor, int) or not 1 <= factor <= MAX_FACTOR:
+        raise ConfigError(f"--factor must be an integer from 1 to {MAX_FACTOR}, got {factor!r}")
     count = num_frames + (num_frames - 1) * (factor - 1)
     return torch.arange(count, dtype=torch.float64).div_(factor).to(torch.float32)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+
+_FLOAT32_MAX = 3.4028234663852886e38
 from ..models.config import option
 from .losses import ReconstructionLoss
 from .schedule import SCHEDULES
@@ -39,19 +41,20 @@ class TrainConfig:
     def validate(self) -> None:
         checks = [
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
+            # the optimizer computes in float32: a larger rate overflows there instead of failing here
+            (0 < self.lr <= _FLOAT32_MAX, f"--lr must be a positive float32 number (<= 3.4e38), got {self.lr}"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "--beta1/--beta2 must be in [0, 1)"),
-            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
+            (0 <= self.weight_decay <= 10, f"--weight-decay must be in [0, 10], got {self.weight_decay}"),
             (0 <= self.warmup < 1, f"--warmup must be in [0, 1), got {self.warmup}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.pixels_per_batch >= 1, f"--pixels-per-batch must be >= 1, got {self.pixels_per_batch}"),
             (self.pixels_per_epoch >= 0, f"--pixels-per-epoch must be >= 0, got {self.pixels_per_epoch}"),
             (self.optimizer in ("adam", "adamw"), f"--optimizer must be adam or adamw, got {self.optimizer!r}"),
-            (self.grad_clip >= 0, "--grad-clip must be >= 0"),
+            (0 <= self.grad_clip < float("inf"), "--grad-clip must be a finite number >= 0"),
             (self.eval_every >= 0, "--eval-every must be >= 0"),
             (self.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),
             (self.checkpoint_seconds > 0, "--checkpoint-seconds must be positive"),
-            (self.threads >= 0, "--threads must be >= 0"),
+            (0 <= self.threads <= 4096, f"--threads must be in 0..4096, got {self.threads}"),
             (self.lr_schedule in SCHEDULES, f"--lr-schedule must be one of {', '.join(SCHEDULES)}"),
         ]
         for ok, message in checks:

@@ -83,6 +83,7 @@ class Trainer:
         progress: bool = True,
         after_step: Callable[[], None] | None = None,
         loss_mask: torch.Tensor | None = None,
+        checkpoint_extra: dict[str, Any] | None = None,
     ) -> None:
         config.validate()
         self.config = config
@@ -103,6 +104,7 @@ class Trainer:
             ids = [device.index] if device.type == "cuda" else None
             self.net = DistributedDataParallel(model, device_ids=ids)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.checkpoint_extra = dict(checkpoint_extra or {})  # e.g. the run's run_id, repeated in every checkpoint
         self.state = TrainState()
         self.progress = progress and self.dist.is_main
         self._stop_signal: int | None = None
@@ -137,6 +139,7 @@ class Trainer:
             "evals": list(self.state.evals),
             "elapsed": self.state.elapsed,
             "train_indices": list(self.train_indices),
+            **self.checkpoint_extra,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
