@@ -427,6 +427,14 @@ def test_python_api_rejects_bad_arguments_with_nervkit_errors(run, clip, tmp_pat
         lambda: nervkit.decode(run, tmp_path / "d.mkv", frames=[0, 1]),
         lambda: nervkit.interpolate(run, 2.5, tmp_path / "i.mkv"),
         lambda: nervkit.decompress(tmp_path / "none.nerv", tmp_path / "d.mkv", scale="2"),
+        lambda: nervkit.load(42),
+        lambda: nervkit.info(None),
+        lambda: nervkit.inspect(3),
+        lambda: nervkit.fit(clip, out=tmp_path / "f", model=3, epochs=1),
+        lambda: nervkit.fit(clip, out=tmp_path / "f", train=3),
+        lambda: nervkit.fit(clip, out=tmp_path / "f", model_options=[1]),
+        lambda: nervkit.fit(clip, out=tmp_path / "f", noise_seed="a"),
+        lambda: nervkit.decode(run, tmp_path / "d.mkv", device=3),
     ]
     for i, call in enumerate(bad_calls):
         with pytest.raises(NervkitError):

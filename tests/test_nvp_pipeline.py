@@ -114,3 +114,11 @@ def test_a_bpp_budget_sizes_the_model(clip: Path, tmp_path: Path) -> None:
     bad = ["--model", "nvp", "--params", "0bpp", "--epochs", 1, "--quiet", "--no-video"]
     one_line_error(run_cli("fit", clip, "-o", tmp_path / "bad", *bad), "bpp")
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_scale_too_small_for_one_pixel_is_a_clean_error(fitted: Path, tmp_path: Path) -> None:
+    """Hostile-input D15: --scale 0.01 of a 36x60 fit used to fail inside torch.cat (internal error)."""
+    nerv = tmp_path / "clip.nerv"
+    cli_ok("compress", fitted, "-o", nerv, "--no-eval")
+    line = one_line_error(run_cli("decompress", nerv, "-o", tmp_path / "x.mkv", "--scale", "0.01"), "--scale")
+    assert "at least" in line and not (tmp_path / "x.mkv").exists()

@@ -184,8 +184,14 @@ def fit(
     if video is None:
         raise ConfigError("no input video given")
     video = arguments.path("video", video)
+    arguments.text("train_frames", train_frames)
+    noise_seed = arguments.integer("--noise-seed", noise_seed, low=0)
     tasks = TaskOptions(train_frames, mask, noise, noise_seed).validate()  # cheap errors first
-    spec = get_method("nerv" if model is None else model)
+    spec = get_method("nerv" if model is None else arguments.text("model", model))
+    if train is not None and not isinstance(train, TrainConfig):
+        raise ConfigError(f"train must be a nervkit.TrainConfig, got {type(train).__name__}")
+    if model_options is not None and not isinstance(model_options, dict):
+        raise ConfigError(f"model_options must be a dict of architecture options, got {type(model_options).__name__}")
     train_cfg = _train_config(train, train_overrides, spec.train_defaults)
     size_hw, raw_hw = _as_size(size), _as_size(raw_size, "--raw-size")
     if Path(video).suffix.lower() == ".yuv" and raw_hw is None and size_hw is not None:
@@ -417,9 +423,9 @@ def _train(run: RunDir, net: Representation, data: TaskData, train_cfg: TrainCon
 
 def load(run_dir: str | os.PathLike[str], device: str = "cpu") -> FittedRun:
     """Load a fitted run (the model in eval mode, its settings and history)."""
-    run = RunDir.at(run_dir)
+    run = RunDir.at(arguments.path("run", run_dir))
     meta = run.read_meta()
-    model, state = run.load_model(device)
+    model, state = run.load_model(_device(device))
     tasks: dict[str, Any] = {}
     if run.metrics_file.is_file():
         import json
@@ -502,10 +508,10 @@ def interpolate(run: str | os.PathLike[str], factor: int, out: str | os.PathLike
         check_video_output(out, inputs=[path], lossless=lossless, crf=crf)
         nerv = read_nerv(path)
         interpolation_positions(nerv.geometry.num_frames, factor)  # a bad factor fails before building
-        model, fps = nerv.build_model().to(resolve_device(device)), nerv.fps
+        model, fps = nerv.build_model().to(_device(device)), nerv.fps
     else:
         check_video_output(out, read_folders=[path], lossless=lossless, crf=crf)
-        fitted = load(path, resolve_device(device))
+        fitted = load(path, _device(device))
         model, fps = fitted.model, fitted.fps
     interpolation_positions(model.geometry.num_frames, factor)  # a bad factor fails before writing
     return write_interpolated(model, out, factor=factor, fps=fps, lossless=lossless, crf=crf)
@@ -524,7 +530,7 @@ def inpaint(run: str | os.PathLike[str], mask: str, out: str | os.PathLike[str] 
     from .tasks.inpainting import inpaint_from_masked_input
 
     check_mask_spec(mask)
-    fitted = load(run, resolve_device(device))
+    fitted = load(run, _device(device))
     data = DataOptions.from_dict(fitted.meta["data"])
     if out is not None:
         mask_file = mask if isinstance(mask, str) and Path(mask).exists() else None
@@ -560,7 +566,7 @@ def write_report(path: str | os.PathLike[str], data: dict[str, Any], *, inputs: 
 
 def info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Model, parameters, frames, size and training history of a run."""
-    run = RunDir.at(run_dir)
+    run = RunDir.at(arguments.path("run", run_dir))
     meta = run.read_meta()
     history: dict[str, Any] | None = None
     state = None
@@ -584,6 +590,13 @@ def info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         history = {"epochs": state.get("history", []), "evals": state.get("evals", []),
                    "train_seconds": state.get("elapsed", 0.0)}
     return {**meta, "history": history or {}}
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """``device`` ("cpu", "cuda", "auto", or a torch.device) checked: ConfigError if absent or unknown."""
+    if isinstance(device, torch.device):
+        return resolve_device(str(device))
+    return resolve_device(arguments.text("--device", device))
 
 
 def _version() -> str:

@@ -114,6 +114,13 @@ def flag(name: str, value: object) -> bool:
     return value
 
 
+def text(name: str, value: object) -> str:
+    """A string option (a method name, a split spec)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    return value
+
+
 def path(name: str, value: object) -> str:
     """A path argument: ``str`` or ``os.PathLike`` (not bytes, not a number)."""
     import os

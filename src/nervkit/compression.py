@@ -62,7 +62,7 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
     evaluate, progress = arguments.flag("evaluate", evaluate), arguments.flag("progress", progress)
     if finetune_epochs and not prune:
         raise ConfigError("--finetune-epochs fine-tunes after pruning: give --prune too (or use --qat-epochs)")
-    resolve_device(arguments.path("--device", device))  # an unknown or absent device: before any work
+    resolve_device(arguments.text("--device", device))  # an unknown or absent device: before any work
     check_output(arguments.path("output", output), read_folders=[arguments.path("run", run_dir)])
     check_file_target(output)
     fitted = load(run_dir)
@@ -153,7 +153,7 @@ def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, 
     check_video_output(output, inputs=[path], lossless=lossless, crf=crf)
     scale = arguments.number("--scale", scale, low=0, low_open=True, high=64)
     frame_range = arguments.frame_range("--frames", frames)
-    target = resolve_device(arguments.path("--device", device))
+    target = resolve_device(arguments.text("--device", device))
     nerv = read_nerv(path)
     indices = list(frame_range.resolve(nerv.geometry.num_frames)) if frame_range else None
     model = nerv.build_model().to(target)
@@ -176,7 +176,7 @@ def check_scale(model: Representation, scale: float) -> None:
 
 def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Format, method, config, video and a byte breakdown (header, each tensor) of a ``.nerv`` file."""
-    nerv = read_nerv(path)
+    nerv = read_nerv(arguments.path("path", path))
     h, geo = nerv.header, nerv.geometry
     groups: dict[str, dict[str, float]] = {}
     for s in nerv.sizes[1:]:
