@@ -29,7 +29,7 @@ import torch
 
 from . import arguments
 from .data import FrameStore, load_frames
-from .errors import ConfigError, OutputError, RunDirError, output_error
+from .errors import ConfigError, OutputError, ResourceError, RunDirError, output_error
 from .io import FrameRange, VideoWriter
 from .io.atomic import write_json_atomic
 from .io.outputs import check_not_current_folder, check_output
@@ -37,6 +37,7 @@ from .io.writer import is_folder_output
 from .metrics import QualityReport, evaluate_videos
 from .models import Representation, VideoGeometry, get_method
 from .models.config import config_to_dict
+from .models.registry import check_model_memory
 from .models.sizing import bpp_to_param_count, parse_bpp_budget, parse_param_count
 from .runs import RunDir
 from .tasks import TaskData, TaskOptions, evaluate_run, prepare
@@ -220,6 +221,8 @@ def fit(
         if bpp is not None:  # "0.9bpp": 8-bit values at that rate (the papers' quantized-only bpp)
             budget = max(1000, bpp_to_param_count(bpp, geometry.pixels))
         config = spec.build_config(geometry, preset=preset, params=budget, overrides=model_options)
+        # counted on the meta device: a model the machine cannot train is refused before any allocation
+        check_model_memory(spec, config, geometry, training=True, device=train_cfg.device, error=ResourceError)
         torch.manual_seed(train_cfg.seed)
         net = spec.model_cls(config, geometry)
     except BaseException:

@@ -2,33 +2,85 @@
 
 Training reads random frames every iteration, so the decoded video must be random-access. A short
 or small video is held in memory (N×3×H×W uint8, 4× smaller than float); a video that does not fit
-the memory budget is decoded once, streaming, into a cache file beside the run and memory-mapped,
-so the operating system pages frames in and out and a long 1080p video never sits in RAM at once.
+the memory budget is decoded once, streaming, into a cache file (``frames.npy``) beside the run and
+memory-mapped, so the operating system pages frames in and out and a long 1080p video never sits in
+RAM at once.
+
+Before anything is allocated, :func:`load_frames` checks that the frames fit: in memory, or else on
+the cache folder's disk and in the address space the process may still map (``ulimit -v``), and
+that one frame can be decoded and resized in the memory available. A request that fits nowhere, and
+any ``ENOMEM``/``ENOSPC``/``EFBIG``/``EDQUOT`` while creating the cache, is a one-line
+:class:`~nervkit.errors.ConfigError` naming the frame count, size and bytes needed and what to do
+(a smaller ``--size`` or fewer ``--frames``). The cache file's disk space is reserved when it is
+created, so a disk that fills up later cannot kill the process while frames are written.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import InputError
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on POSIX
+    resource = None  # type: ignore[assignment]
+
+from ..errors import ConfigError, InputError
 from ..io import FrameRange, iter_frames, probe_video
+from ..resources import available_memory_bytes, format_bytes
+
+#: errno values of "the machine cannot hold this" while creating or filling the frame cache.
+_NO_ROOM = {
+    errno.ENOMEM: "not enough memory (or address space) to map it",
+    errno.ENOSPC: "no space left on the device",
+    errno.EFBIG: "the file would be too large for the file system or the process's file-size limit",
+    errno.EDQUOT: "disk quota exceeded",
+}
+#: errno values of ``posix_fallocate`` on file systems that cannot reserve space (nothing reserved).
+_CANNOT_RESERVE = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS, errno.ENODEV}
+_ADVICE = "use a smaller --size or fewer --frames"
+#: free disk space the frame cache leaves for the run's checkpoints and outputs
+_DISK_MARGIN = 512 << 20
 
 
-def available_memory_bytes() -> int:
-    """MemAvailable from /proc/meminfo (fallback 4 GiB)."""
+def _address_space_headroom() -> int | None:
+    """Bytes of address space this process may still map under ``RLIMIT_AS`` (``ulimit -v``), or None."""
+    if resource is None:  # pragma: no cover
+        return None
     try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (OSError, ValueError):  # pragma: no cover
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    try:
+        with open("/proc/self/status") as f:
+            used = next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:")), 0)
+    except (OSError, ValueError, IndexError):
+        used = 0
+    return max(0, soft - used)
+
+
+def _free_disk_bytes(folder: Path) -> int | None:
+    """Free bytes on ``folder``'s file system for this user, or None when unknown."""
+    try:
+        return shutil.disk_usage(folder).free
     except OSError:
-        pass
-    return 4 << 30
+        return None
+
+
+def _working_bytes(source: tuple[int, int], target: tuple[int, int]) -> int:
+    """Rough peak memory to decode one ``source`` frame and resize it to ``target`` (both ``(h, w)``):
+    the decoded and RGB frames, Pillow's 4-byte-per-pixel images and the copies of the result."""
+    src = source[0] * source[1]
+    dst = target[0] * target[1]
+    return 8 * src + (10 * dst if target != source else 0)
 
 
 @dataclass
@@ -90,35 +142,130 @@ def load_frames(
     """Decode ``path`` (frame range, resize) into a :class:`FrameStore`.
 
     Frames are kept in memory when they take less than ``memory_budget`` bytes (default: a third
-    of the available memory), otherwise streamed into ``cache_dir/frames.u8`` and memory-mapped.
+    of the available memory), otherwise streamed into ``cache_dir/frames.npy`` and memory-mapped.
+    ``ConfigError`` (one line) when they fit neither in memory nor in the cache (see the module
+    docstring); ``InputError`` for bad input, including a truncated file (a ``frames`` range within its
+    decodable part is read, see :mod:`nervkit.io.reader`).
     """
-    info = probe_video(path, raw_size=raw_size, raw_fps=raw_fps)
-    selected = (frames or FrameRange()).resolve(info.num_frames)
+    info = probe_video(path, frames=frames, raw_size=raw_size, raw_fps=raw_fps)
+    selected = (frames or FrameRange()).resolve(info.num_frames, source=info.path)
     h, w = size if size else (info.height, info.width)
     n = len(selected)
+    shape = (n, 3, h, w)
     nbytes = n * 3 * h * w
-    budget = memory_budget if memory_budget is not None else available_memory_bytes() // 3
+    what = f"{path}: {n} frames of {h}x{w} need {format_bytes(nbytes)} ({nbytes:,} bytes)"
+    memory = available_memory_bytes()
+    working = _working_bytes(info.size, (h, w))
+    budget = memory_budget if memory_budget is not None else memory // 3
     mapped = nbytes > budget
+    target = Path(cache_dir) / "frames.npy" if cache_dir is not None else None
     if mapped:
-        if cache_dir is None:
+        if target is None:
             raise InputError(
-                f"{path}: {n} frames of {h}x{w} need {nbytes / 2**30:.1f} GiB, more than the memory "
-                "budget, and no cache folder was given"
+                f"{what}, more than the memory budget ({format_bytes(budget)}), and no cache folder was "
+                f"given; {_ADVICE}"
             )
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        array: np.ndarray = np.lib.format.open_memmap(
-            Path(cache_dir) / "frames.npy", mode="w+", dtype=np.uint8, shape=(n, 3, h, w)
+        _check_cache_room(target, nbytes, working, budget, what)
+    if working > memory:
+        raise ConfigError(
+            f"{path}: decoding and resizing one {info.height}x{info.width} frame to {h}x{w} needs about "
+            f"{format_bytes(working)} of memory but only {format_bytes(memory)} is available; {_ADVICE}"
         )
-    else:
-        array = np.empty((n, 3, h, w), dtype=np.uint8)
-    count = 0
-    for i, frame in enumerate(iter_frames(path, frames=frames, size=size, raw_size=raw_size, raw_fps=raw_fps)):
-        if i >= n:
-            break
-        array[i] = frame.transpose(2, 0, 1)
-        count += 1
-    if count != n:
-        raise InputError(f"{path}: expected {n} frames but only {count} could be decoded (truncated?)")
     if mapped:
-        array.flush()  # type: ignore[attr-defined]
+        array: np.ndarray = _create_cache(target, shape, what)
+    else:
+        try:
+            array = np.empty(shape, dtype=np.uint8)
+        except MemoryError as exc:
+            raise ConfigError(f"{what}, more than the memory available; {_ADVICE}") from exc
+    count = 0
+    try:
+        for i, frame in enumerate(
+            iter_frames(path, frames=frames, size=size, raw_size=raw_size, raw_fps=raw_fps)
+        ):
+            if i >= n:
+                break
+            array[i] = frame.transpose(2, 0, 1)
+            count += 1
+        if count != n:
+            raise InputError(f"{path}: expected {n} frames but only {count} could be decoded (truncated?)")
+        if mapped:
+            array.flush()  # type: ignore[attr-defined]
+    except MemoryError as exc:
+        _discard(target if mapped else None)
+        raise ConfigError(f"{what} and ran out of memory while decoding them; {_ADVICE}") from exc
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM or not mapped:
+            raise
+        _discard(target)
+        reason = _NO_ROOM[exc.errno]
+        raise ConfigError(f"{what}: cannot write the frame cache {target}: {reason}; {_ADVICE}") from exc
     return FrameStore(torch.from_numpy(array), info.fps, list(selected), (info.height, info.width), mapped)
+
+
+def _check_cache_room(target: Path, nbytes: int, working: int, budget: int, what: str) -> None:
+    """``ConfigError`` before anything is allocated if the memory-mapped cache cannot hold ``nbytes``:
+    not enough free disk (an old cache file there counts as free; 512 MiB are left for the run's other
+    files) or address space (``ulimit -v``)."""
+    folder = target.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = _free_disk_bytes(existing)
+    if free is not None and target.is_file():
+        free += target.stat().st_size
+    short = []
+    if free is not None and nbytes > free - _DISK_MARGIN:
+        short.append(f"the free disk space for the frame cache in {folder} ({format_bytes(free)})")
+    headroom = _address_space_headroom()
+    if headroom is not None and nbytes + working > headroom:
+        short.append(f"the address space this process may still map ({format_bytes(headroom)}, ulimit -v)")
+    if short:
+        raise ConfigError(
+            f"{what}, more than the memory budget ({format_bytes(budget)}) and more than "
+            f"{' and '.join(short)}; {_ADVICE}"
+        )
+
+
+def _create_cache(target: Path, shape: tuple[int, int, int, int], what: str) -> np.ndarray:
+    """The memory-mapped cache file ``target`` of uint8 ``shape``, its disk space reserved;
+    ``ConfigError`` (and no file left behind) when the system has no room for it."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        array = np.lib.format.open_memmap(target, mode="w+", dtype=np.uint8, shape=shape)
+        _reserve(target)
+        return array
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        _discard(target)
+        reason = _NO_ROOM[exc.errno]
+        raise ConfigError(f"{what}: cannot create the frame cache {target}: {reason}; {_ADVICE}") from exc
+    except MemoryError as exc:
+        _discard(target)
+        reason = _NO_ROOM[errno.ENOMEM]
+        raise ConfigError(f"{what}: cannot create the frame cache {target}: {reason}; {_ADVICE}") from exc
+
+
+def _reserve(target: Path) -> None:
+    """Allocate ``target``'s blocks now (``OSError(ENOSPC)`` if the disk cannot hold it), so that
+    writing frames into the mapping later cannot fail (a full disk would kill the process with SIGBUS)."""
+    if not hasattr(os, "posix_fallocate"):  # pragma: no cover - not on Linux
+        return
+    fd = os.open(target, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in _CANNOT_RESERVE:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _discard(target: Path | None) -> None:
+    """Delete a cache file after a failure (its blocks are freed once the mapping is dropped)."""
+    if target is not None:
+        try:
+            target.unlink()
+        except OSError:
+            pass

@@ -1,10 +1,43 @@
 """Reading videos that FFmpeg opens as containers (mp4, mkv, mov, webm, avi, y4m, ...) with PyAV.
 
-Probing selects the video stream (not a cover picture) and takes the frame count the container
-declares, after checking that the container really holds that many packets (a cut-off mp4 whose index
-sits at the front declares all its frames but holds only some); when no count is declared (webm, mkv,
-y4m, ...) it decodes the stream once and counts. Probe results are cached per file (path, size and
-modification time), so probing and then reading does not count twice.
+Probing selects the video stream (not a cover picture), finds how many frames it has and checks that
+the file holds what its container promises, so that a cut-off download is refused up front instead
+of silently yielding its first part:
+
+* **A declared frame count** (mp4/mov ``stsz``, avi ``strh``, ivf headers): the probe only demuxes
+  (no decoding) and counts the video packets. Fewer packets than declared means the file was cut:
+  it then decodes what is there to say how many frames survive. Packets the container marks to be
+  discarded (an mp4 edit list that starts later) are not frames of the video and are subtracted.
+* **No count** (mkv, webm, y4m, nut, flv, ts, ...): the probe decodes the stream once and counts the
+  frames, tracking the timestamps of every stream's packets on the way. If the container declares a
+  duration (container or stream; for mkv/webm the video's own ``DURATION`` tag gives the frame
+  estimate), the file is refused when its packets end well before that duration **and** the
+  decoded frames fall short of ``duration x frame rate``. Tolerance: the data may end up to
+  ``max(2 frame intervals, 1 % of the duration)`` early and the count may be up to
+  ``max(2, 1 % of the estimate)`` frames short. Comparing times rather than only counts keeps
+  variable-frame-rate files (whose average rate says little about their count) and files whose audio
+  outlasts the video valid. Formats whose duration FFmpeg estimates from the timestamps present
+  (mpeg-ts, mpeg-ps, ogg) cannot reveal a cut and are read as they are; a file without any
+  duration (an mkv written to a pipe, a raw ``.h264`` stream) is read as it is.
+* **y4m**: FFmpeg derives its duration from the file size, so the probe checks instead that the file
+  is a whole number of ``FRAME`` records (as for raw ``.yuv``).
+* **mp4/mov cut before their index**: a file written with its ``moov`` box at the end (FFmpeg's
+  default) loses it when cut, and FFmpeg cannot open it at all; the top-level box structure shows
+  this, and the message says so (no frame count is known then).
+
+In every case a decoding error ends the count, and the error names it. The message of a cut file says
+how many frames were promised and how many could be decoded, e.g. ``PATH is truncated or corrupt: the
+container declares 60 frames (2.40 s at 25 fps) but only 21 could be decoded`` ("declares about 60
+frames" when the count is estimated from a duration), followed by which frames can still be read.
+
+Frame ranges on a truncated file: :func:`probe_container` refuses it, except when the caller passes
+the ``frames`` it will read and that range lies entirely within the frames that could be decoded (an
+explicit stop no later than the decodable count): then the truncated file is accepted and
+``VideoInfo.num_frames`` is the decodable count. A range that reaches past the decodable frames, or
+has no stop ("to the end"), still gets the truncation error.
+
+Probing costs one demux pass (declared count) or one decoding pass (no count); results are cached per
+file (path, size and modification time), so probing and then reading does not count twice.
 
 Iteration decodes with FFmpeg's automatic (frame and slice) threading and yields ``av.VideoFrame``
 objects; converting them to RGB is :mod:`nervkit.io.reader`'s job.
@@ -13,36 +46,104 @@ objects; converting them to RGB is :mod:`nervkit.io.reader`'s job.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import av
 from av.stream import Disposition
 
 from ..errors import InputError
-from .averrors import translate_av_errors
+from .averrors import AV_ERRORS, describe, translate_av_errors
+from .frame_range import FrameRange
 from .info import KIND_CONTAINER, VideoInfo
 from .pixfmt import is_supported_pix_fmt
 
 # Demuxers that happily open files that are not videos: the name says what FFmpeg took the file for.
 _NOT_VIDEO_DEMUXERS = {"tty": "text (ANSI art)"}
 
-_CACHE: OrderedDict[tuple, VideoInfo] = OrderedDict()
+#: The data may end this many frame intervals (or this fraction of the duration, if more) before the
+#: declared duration, and the count may fall short of ``duration x rate`` by this many frames (or
+#: fraction), before a file without a declared frame count counts as truncated.
+TOLERANCE_FRAMES = 2
+TOLERANCE_FRACTION = 0.01
+
+_Y4M_FORMAT = "yuv4mpegpipe"
+_Y4M_FRAME = b"FRAME\n"
+_TAG_DURATION = re.compile(r"^\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)\s*$")
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """A probe result: the info, and why the file is truncated or corrupt (``None`` if it is not): the
+    error message less the leading path, which the cache does not key on.
+
+    For a truncated file ``info.num_frames`` is the number of frames that could be decoded.
+    """
+
+    info: VideoInfo
+    problem: str | None = None
+
+
+_CACHE: OrderedDict[tuple, _Probe] = OrderedDict()
 _CACHE_SIZE = 64
 _CACHE_LOCK = threading.Lock()
 
 
 def open_container(path: str) -> av.container.InputContainer:
     """Open ``path`` for reading; ``InputError`` if FFmpeg cannot, or reads it as a non-video."""
-    with translate_av_errors(f"cannot open {path} as a video (not a video file, or truncated or corrupt)"):
+    try:
         container = av.open(str(path), mode="r", metadata_errors="replace")
+    except AV_ERRORS as exc:
+        missing = _mp4_missing_index(path)
+        if missing is not None:  # an mp4/mov written with its index at the end, then cut
+            raise InputError(
+                f"{path} is truncated or corrupt: it is an mp4/mov file without its index (no 'moov' box"
+                f"{missing}), as when a file is cut off before its end"
+            ) from exc
+        raise InputError(
+            f"cannot open {path} as a video (not a video file, or truncated or corrupt): {describe(exc)}"
+        ) from exc
     what = _NOT_VIDEO_DEMUXERS.get(container.format.name)
     if what is not None:
         container.close()
         raise InputError(f"{path} is not a video file (FFmpeg reads it as {what})")
     return container
+
+
+def _mp4_missing_index(path: str) -> str | None:
+    """For an ISO media file (mp4/mov: starts with an ``ftyp`` box) that has no ``moov`` box among its
+    top-level boxes: ``""``, or ``"; its 'mdat' box ends N bytes past the end of the file"`` when it
+    was cut inside a box. ``None`` for any other file."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            offset, boxes = 0, 0
+            while offset + 8 <= size and boxes < 10_000:
+                f.seek(offset)
+                header = f.read(16)
+                length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+                if boxes == 0 and kind != b"ftyp":
+                    return None
+                if kind == b"moov":
+                    return None
+                if length == 1 and len(header) == 16:
+                    length = int.from_bytes(header[8:16], "big")
+                elif length == 0:
+                    length = size - offset
+                if length < 8:
+                    return None  # not a box structure: leave it to FFmpeg's message
+                if offset + length > size:
+                    name = kind.decode("ascii", "replace")
+                    past = offset + length - size
+                    return f"; its '{name}' box ends {past:,} bytes past the end of the file"
+                offset += length
+                boxes += 1
+    except OSError:
+        return None
+    return "" if boxes else None
 
 
 def select_video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
@@ -66,25 +167,234 @@ def check_pix_fmt(pix_fmt: str | None, path: str) -> None:
         )
 
 
-def _count_packets(container: av.container.InputContainer, stream, path: str) -> int:
-    """Number of non-empty packets of ``stream`` (demuxed, not decoded)."""
-    with translate_av_errors(f"{path} is truncated or corrupt"):
-        return sum(1 for packet in container.demux(stream) if packet.size)
+@dataclass
+class _Scan:
+    """What one pass over a file found."""
+
+    frames: int = 0  # decoded video frames (or non-empty video packets when only demuxing)
+    first: av.VideoFrame | None = None
+    first_packet_size: int = 0
+    discarded: int = 0  # video packets flagged to be discarded (edit lists)
+    # stream index -> [time base, earliest packet time, latest packet end, ticks of one video frame]
+    spans: dict[int, list] = field(default_factory=dict)
+    error: str | None = None  # the FFmpeg error that ended the pass early
+
+    @property
+    def data_start(self) -> float | None:
+        """Earliest packet time of any stream, in seconds (``None`` without timestamps)."""
+        return min((float(first * tb) for tb, first, _, _ in self.spans.values()), default=None)
+
+    @property
+    def data_end(self) -> float | None:
+        """Latest packet end (time + duration) of any stream, in seconds (``None`` without timestamps)."""
+        return max((float(end * tb) for tb, _, end, _ in self.spans.values()), default=None)
 
 
-def _decode_all(
-    container: av.container.InputContainer, stream, path: str
-) -> tuple[int, av.VideoFrame | None]:
-    """Decode the whole stream: (frame count, first frame)."""
-    stream.thread_type = "AUTO"
-    count, first = 0, None
-    with translate_av_errors(f"{path} is truncated or corrupt"):
-        for frame in container.decode(stream):
-            if first is None:
-                check_pix_fmt(frame.format.name, path)
-                first = frame
-            count += 1
-    return count, first
+def _scan(container: av.container.InputContainer, stream, path: str, fps: float, decode: bool) -> _Scan:
+    """One pass over every packet of the file: count (and decode, if ``decode``) the video stream's.
+
+    An FFmpeg error ends the pass and is recorded in ``error``; nervkit's own errors (an unsupported
+    pixel format) propagate.
+    """
+    scan = _Scan()
+    video = stream.index
+    if decode:
+        stream.thread_type = "AUTO"
+    try:
+        for packet in container.demux():
+            is_video = packet.stream_index == video
+            if packet.size:
+                if is_video:
+                    scan.first_packet_size = scan.first_packet_size or packet.size
+                    if packet.is_discard:
+                        scan.discarded += 1
+                    elif not decode:
+                        scan.frames += 1
+                _track_time(scan.spans, packet, fps if is_video else 0.0)
+            if decode and is_video:
+                for frame in packet.decode():
+                    if scan.first is None:
+                        check_pix_fmt(frame.format.name, path)
+                        scan.first = frame
+                    scan.frames += 1
+    except AV_ERRORS as exc:
+        scan.error = describe(exc)
+    return scan
+
+
+def _track_time(spans: dict[int, list], packet: av.Packet, fps: float) -> None:
+    """Widen the span of ``packet``'s stream by its presentation interval, in integer ticks of the
+    stream's time base (a packet without a duration lasts ``1/fps``, or nothing when ``fps`` is 0)."""
+    t = packet.pts if packet.pts is not None else packet.dts
+    if t is None:
+        return
+    span = spans.get(packet.stream_index)
+    if span is None:
+        time_base = packet.time_base
+        if not time_base:
+            return
+        frame_ticks = round(1 / (fps * time_base)) if fps > 0 else 0
+        span = spans[packet.stream_index] = [time_base, t, t, frame_ticks]
+    end = t + (packet.duration or span[3])
+    if t < span[1]:
+        span[1] = t
+    if end > span[2]:
+        span[2] = end
+
+
+def _count_decodable(path: str, fps: float) -> _Scan:
+    """Decode ``path``'s video stream from the start until it ends or fails (a fresh pass)."""
+    container = open_container(path)
+    try:
+        return _scan(container, select_video_stream(container, path), path, fps, decode=True)
+    finally:
+        container.close()
+
+
+def _seconds(value: int | None, time_base) -> float | None:
+    """``value * time_base`` in seconds, or ``None`` when unknown or not positive."""
+    if not value or not time_base or value <= 0:
+        return None
+    return float(value * time_base)
+
+
+def _tag_seconds(text: str | None) -> float | None:
+    """A Matroska ``DURATION`` tag (``"00:00:02.400000000"``) in seconds, or ``None``."""
+    match = _TAG_DURATION.match(text or "")
+    if not match:
+        return None
+    hours, minutes, seconds = match.groups()
+    value = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return value if value > 0 else None
+
+
+def _rate(fps: float) -> str:
+    """A frame rate for messages: ``25``, ``29.97``, ``23.98``."""
+    return f"{fps:.4g}"
+
+
+def _count_problem(declared: int, decoded: int, fps: float, error: str | None) -> str:
+    """The problem (the message less the path) of a file that declares ``declared`` frames but yields
+    ``decoded``."""
+    text = (
+        f"is truncated or corrupt: the container declares {declared} frames "
+        f"({declared / fps:.2f} s at {_rate(fps)} fps) but only {decoded} could be decoded"
+    )
+    return text + (f" ({error})" if error else "")
+
+
+def _error_problem(decoded: int, error: str) -> str:
+    """The problem of a file whose decoding fails after ``decoded`` frames."""
+    return f"is truncated or corrupt: decoding failed after {decoded} frames: {error}"
+
+
+def _duration_problem(container, stream, scan: _Scan, fps: float) -> str | None:
+    """The problem if the packets end well before the declared duration (see the module docstring)."""
+    total = container.duration / av.time_base if container.duration and container.duration > 0 else None
+    if total is None:
+        durations = [_seconds(s.duration, s.time_base) for s in container.streams]
+        total = max((d for d in durations if d is not None), default=None)
+    if total is None or scan.data_end is None or fps <= 0:
+        return None
+    container_start = container.start_time / av.time_base if container.start_time is not None else 0.0
+    origin = min(0.0, container_start, scan.data_start if scan.data_start is not None else 0.0)
+    missing_time = origin + total - scan.data_end
+    if missing_time <= max(TOLERANCE_FRAMES / fps, TOLERANCE_FRACTION * total):
+        return None
+    video_seconds = (
+        _tag_seconds(stream.metadata.get("DURATION"))
+        or _seconds(stream.duration, stream.time_base)
+        or total
+    )
+    expected = round(video_seconds * fps)
+    if expected - scan.frames <= max(TOLERANCE_FRAMES, TOLERANCE_FRACTION * expected):
+        return None
+    text = (
+        f"is truncated or corrupt: the container declares about {expected} frames "
+        f"({video_seconds:.2f} s at {_rate(fps)} fps) but only {scan.frames} could be decoded"
+    )
+    return text + (f" ({scan.error})" if scan.error else "")
+
+
+def _y4m_problem(path: str, scan: _Scan) -> str | None:
+    """The problem if a Y4M file ends inside a frame (it must be whole ``FRAME`` records)."""
+    if not scan.first_packet_size:
+        return None
+    try:
+        with open(path, "rb") as f:
+            header = f.readline(1 << 16)
+            if not header.startswith(b"YUV4MPEG2") or not header.endswith(b"\n"):
+                return None
+            if f.read(len(_Y4M_FRAME)) != _Y4M_FRAME:  # frame headers with parameters: not checked
+                return None
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    record = len(_Y4M_FRAME) + scan.first_packet_size
+    whole, extra = divmod(size - len(header), record)
+    if not extra:
+        return None
+    return (
+        f"is truncated or corrupt: it ends {extra} bytes into frame {whole + 1} (a Y4M file holds "
+        f"whole frames of {record} bytes) so only {scan.frames} could be decoded"
+    )
+
+
+def _probe(path: str, fallback_fps: float) -> _Probe:
+    """Uncached probe of a container file (see :func:`probe_container`)."""
+    container = open_container(path)
+    problem = None
+    try:
+        stream = select_video_stream(container, path)
+        ctx = stream.codec_context
+        if ctx is None:
+            raise InputError(f"cannot decode {path}: PyAV's FFmpeg has no decoder for its video codec")
+        pix_fmt, width, height = ctx.pix_fmt, ctx.width, ctx.height
+        if pix_fmt is not None:
+            check_pix_fmt(pix_fmt, path)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate and float(rate) > 0 else float(fallback_fps)
+        declared = int(stream.frames or 0)
+        if declared > 0:
+            scan = _scan(container, stream, path, fps, decode=False)  # demux only: cheap
+            num_frames = declared - scan.discarded
+            if scan.frames < num_frames or scan.error:
+                scan = _count_decodable(path, fps)  # cut off: say how many frames survive
+                num_frames = scan.frames
+                if num_frames < declared - scan.discarded:
+                    problem = _count_problem(declared, num_frames, fps, scan.error)
+                elif scan.error:
+                    problem = _error_problem(num_frames, scan.error)
+            first = scan.first
+        else:
+            scan = _scan(container, stream, path, fps, decode=True)
+            num_frames, first = scan.frames, scan.first
+            problem = _duration_problem(container, stream, scan, fps)
+            if problem is None and container.format.name == _Y4M_FORMAT:
+                problem = _y4m_problem(path, scan)
+            if problem is None and scan.error:
+                problem = _error_problem(num_frames, scan.error)
+    finally:
+        container.close()
+    if num_frames == 0 and problem is None:
+        raise InputError(f"{path} has a video stream but no frames")
+    if num_frames > 0 and first is None and (pix_fmt is None or not width or not height):
+        first = _first_frame(path)
+        if first is None:
+            raise InputError(f"{path} is truncated or corrupt: no frame of its video stream decodes")
+    if first is not None:
+        pix_fmt, width, height = first.format.name, first.width, first.height
+        check_pix_fmt(pix_fmt, path)
+    info = VideoInfo(
+        path=str(path),
+        width=int(width or 0),
+        height=int(height or 0),
+        num_frames=int(num_frames),
+        fps=fps,
+        pix_fmt=str(pix_fmt),
+        kind=KIND_CONTAINER,
+    )
+    return _Probe(info, problem)
 
 
 def _first_frame(path: str) -> av.VideoFrame | None:
@@ -98,57 +408,20 @@ def _first_frame(path: str) -> av.VideoFrame | None:
         container.close()
 
 
-def _probe(path: str, fallback_fps: float) -> VideoInfo:
-    """Uncached probe of a container file (see :func:`probe_container`)."""
-    container = open_container(path)
-    try:
-        stream = select_video_stream(container, path)
-        ctx = stream.codec_context
-        if ctx is None:
-            raise InputError(f"cannot decode {path}: PyAV's FFmpeg has no decoder for its video codec")
-        pix_fmt, width, height = ctx.pix_fmt, ctx.width, ctx.height
-        if pix_fmt is not None:
-            check_pix_fmt(pix_fmt, path)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        fps = float(rate) if rate and float(rate) > 0 else float(fallback_fps)
-        declared = int(stream.frames or 0)
-        first = None
-        if declared > 0:
-            held = _count_packets(container, stream, path)
-            if held < declared:
-                raise InputError(
-                    f"{path} is truncated or corrupt: the container declares {declared} frames "
-                    f"but holds only {held}"
-                )
-            num_frames = declared
-        else:
-            num_frames, first = _decode_all(container, stream, path)
-    finally:
-        container.close()
-    if num_frames == 0:
-        raise InputError(f"{path} has a video stream but no frames")
-    if first is None and (pix_fmt is None or not width or not height):
-        first = _first_frame(path)
-        if first is None:
-            raise InputError(f"{path} is truncated or corrupt: no frame of its video stream decodes")
-    if first is not None:
-        pix_fmt, width, height = first.format.name, first.width, first.height
-        check_pix_fmt(pix_fmt, path)
-    return VideoInfo(
-        path=str(path),
-        width=int(width),
-        height=int(height),
-        num_frames=int(num_frames),
-        fps=fps,
-        pix_fmt=str(pix_fmt),
-        kind=KIND_CONTAINER,
-    )
+def _range_within(frames: FrameRange | None, count: int) -> bool:
+    """True if ``frames`` has an explicit stop and every frame it selects has an index below ``count``."""
+    if frames is None or frames.stop is None or count <= 0:
+        return False
+    selected = range(frames.start, frames.stop, frames.step)
+    return len(selected) > 0 and selected[-1] < count
 
 
-def probe_container(path: str, fallback_fps: float = 25.0) -> VideoInfo:
+def probe_container(path: str, fallback_fps: float = 25.0, frames: FrameRange | None = None) -> VideoInfo:
     """:class:`VideoInfo` of a container file (cached while the file is unchanged).
 
-    ``fallback_fps`` is used when the stream declares no frame rate.
+    ``fallback_fps`` is used when the stream declares no frame rate. A truncated or corrupt file raises
+    ``InputError``, unless ``frames`` (the range the caller will read) lies entirely within the frames
+    that could be decoded; ``num_frames`` is then that decodable count (see the module docstring).
     """
     try:
         st = os.stat(path)
@@ -156,16 +429,26 @@ def probe_container(path: str, fallback_fps: float = 25.0) -> VideoInfo:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, float(fallback_fps))
     with _CACHE_LOCK:
-        info = _CACHE.get(key)
-        if info is not None:
+        probe = _CACHE.get(key)
+        if probe is not None:
             _CACHE.move_to_end(key)
-    if info is None:
-        info = _probe(str(path), fallback_fps)
+    if probe is None:
+        probe = _probe(str(path), fallback_fps)
         with _CACHE_LOCK:
-            _CACHE[key] = info
+            _CACHE[key] = probe
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
-    return replace(info, path=str(path))
+    info = replace(probe.info, path=str(path))
+    if probe.problem is not None:
+        problem = f"{path} {probe.problem}"
+        count = info.num_frames
+        if _range_within(frames, count):
+            return info
+        if count > 0:
+            frames_ok = "frame 0" if count == 1 else f"frames 0-{count - 1}"
+            problem += f"; a frame range within {frames_ok} can still be read"
+        raise InputError(problem)
+    return info
 
 
 def iter_container_frames(path: str, info: VideoInfo, indices: range) -> Iterator[av.VideoFrame]:

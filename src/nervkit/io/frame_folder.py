@@ -5,6 +5,9 @@ Frames are the folder's image files (hidden files ignored) in natural order of t
 Pillow and converted to RGB with ``Image.convert("RGB")`` (alpha dropped, gray replicated, palettes
 expanded), as the official NeRV baselines load frame folders; for JPEG files the YCbCr -> RGB step is
 therefore libjpeg's (full range), not FFmpeg's.
+
+Probing reads only each file's header (size and mode); an image whose data is cut off or damaged is
+found when that frame is read, as a one-line ``InputError("cannot read image FILE: ...")``.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def _header(file: Path) -> tuple[tuple[int, int], str]:
     try:
         with Image.open(file) as image:
             return (image.height, image.width), image.mode
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InputError(f"cannot read image {file}: {exc}") from exc
 
 
@@ -99,7 +102,7 @@ def load_rgb(file: Path) -> np.ndarray:
         with Image.open(file) as image:
             _check_mode(image.mode, file)
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InputError(f"cannot read image {file}: {exc}") from exc
 
 

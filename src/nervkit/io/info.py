@@ -20,7 +20,9 @@ class VideoInfo:
         path: the source path as given (file or folder).
         width: frame width in pixels.
         height: frame height in pixels.
-        num_frames: number of frames (declared by the container and checked, or counted by decoding).
+        num_frames: number of frames (declared by the container and checked, or counted by decoding);
+            for a truncated container read with a frame range within its decodable part (see
+            :mod:`nervkit.io.container`), the number of frames that could be decoded.
         fps: frames per second (declared by the source, else the fallback rate passed to the probe).
         pix_fmt: FFmpeg name of the source pixel format (``"yuv420p"``, ...); for frame folders the
             format of the first image (``"rgb24"``, ``"rgba"``, ``"gray"``, ...).

@@ -72,7 +72,8 @@ def probe_raw_yuv(path: str, raw_size: tuple[int, int] | None, raw_fps: float, r
     if total % per_frame:
         raise InputError(
             f"{path} is not a whole number of {height}x{width} {raw_pix_fmt} frames: {total} bytes is "
-            f"{total / per_frame:.3f} frames of {per_frame} bytes (wrong --size or pixel format?)"
+            f"{total / per_frame:.3f} frames of {per_frame} bytes "
+            "(wrong --size or pixel format, or a truncated file?)"
         )
     return VideoInfo(
         path=str(path),

@@ -21,6 +21,18 @@ formats deeper than 8 bits are reduced to 8-bit RGB by swscale.
 Errors. Every problem with the input is a one-line :class:`~nervkit.errors.InputError` (or
 :class:`~nervkit.errors.ConfigError` for options) naming the problem and the path; no PyAV exception
 escapes. Nothing here prints.
+
+Truncated input. Every kind is checked against what it promises, so a cut-off file is refused rather
+than read in part: a container against its declared frame count or duration (see
+:mod:`nervkit.io.container` for the rule per container kind and its tolerance), with a message such
+as ``PATH is truncated or corrupt: the container declares 60 frames (2.40 s at 25 fps) but only 21
+could be decoded``; a ``.yuv`` file must be a whole number of frames; an image in a frame folder
+that does not decode (cut or damaged) names the file. Frame ranges: the truncation error applies
+whenever the selected range reaches past the frames that could be decoded, including every range
+without a stop (``A:``, "to the end"); a range with a stop that lies entirely within the decodable
+frames of a truncated container (e.g. ``0:20`` of a file of which 21 frames decode) is read, and
+``VideoInfo.num_frames`` is then the decodable count. The range is checked at probe time, before
+any frame is read.
 """
 
 from __future__ import annotations
@@ -62,6 +74,7 @@ def _check_fps(fps: object, name: str) -> float:
 def probe_video(
     path: str | os.PathLike[str],
     *,
+    frames: FrameRange | None = None,
     raw_size: tuple[int, int] | None = None,
     raw_fps: float = 25.0,
     raw_pix_fmt: str = "yuv420p",
@@ -70,9 +83,15 @@ def probe_video(
 
     ``raw_size = (H, W)`` and ``raw_pix_fmt`` are needed for ``.yuv`` files; ``raw_fps`` is the rate of
     raw files and frame folders and the fallback for containers that declare none. The frame count is
-    the declared one (checked against the packets present) or counted by decoding.
+    the declared one (checked against the packets present) or counted by decoding; a container that
+    holds fewer frames than it declares raises ``InputError("PATH is truncated or corrupt: ...")``.
+    ``frames`` is the range the caller will read: a truncated container is accepted when that range
+    lies entirely within the frames that could be decoded, and ``num_frames`` is then their count (see
+    :mod:`nervkit.io.container`).
     """
     path_str = os.fspath(path)
+    if frames is not None and not isinstance(frames, FrameRange):
+        raise ConfigError(f"frames must be a FrameRange, got {frames!r}; use FrameRange.parse('A:B')")
     raw_fps = _check_fps(raw_fps, "raw_fps")
     if not os.path.exists(path_str):
         raise InputError(f"no such file or folder: {path_str}")
@@ -82,7 +101,7 @@ def probe_video(
         return probe_frame_folder(path_str, raw_fps)
     if is_raw_yuv(path_str):
         return probe_raw_yuv(path_str, raw_size, raw_fps, raw_pix_fmt)
-    return probe_container(path_str, raw_fps)
+    return probe_container(path_str, raw_fps, frames)
 
 
 def _iter_rgb(info: VideoInfo, indices: range, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
@@ -110,7 +129,7 @@ def _select(
         raise ConfigError(f"frames must be a FrameRange, got {frames!r}; use FrameRange.parse('A:B')")
     if size is not None:
         size = check_size(size, "target size")
-    info = probe_video(path, **raw)
+    info = probe_video(path, frames=frames, **raw)
     indices = (frames or FrameRange()).resolve(info.num_frames, source=info.path)
     return info, indices, size
 

@@ -20,6 +20,28 @@ C = TypeVar("C")
 MIN_FRAME_SIDE = 16
 #: the model output may exceed the frame by at most this factor per side (else strides do not fit)
 MAX_OUTPUT_OVERSHOOT = 1.5
+#: the largest parameter budget ``--params`` accepts (100 G parameters, 400 GB of float32 weights):
+#: anything above is a typo or a test of the tool, refused when parsed
+MAX_PARAM_BUDGET = 10**11
+#: the largest bits-per-pixel budget (``--params 0.9bpp``); raw 8-bit RGB video is 24 bpp
+MAX_BPP_BUDGET = 1000.0
+#: the widest value the budget solvers search (NeRV / E-NeRV grid channels C, D-NeRV C_init)
+MAX_SOLVED_WIDTH = 4096
+#: a solved budget may fall short of the target by at most this fraction before it counts as unreachable
+BUDGET_TOLERANCE = 0.04
+
+
+class BudgetTooLargeError(ConfigError):
+    """A parameter budget above the largest model a solver can build (its widest setting).
+
+    ``target``: the budget; ``largest``: the parameters of the largest model the solver found. The
+    registry (:meth:`~nervkit.models.registry.MethodSpec.build_config`) re-raises it naming the method
+    and the video."""
+
+    def __init__(self, target: int, largest: int, message: str | None = None) -> None:
+        self.target, self.largest = int(target), int(largest)
+        super().__init__(message or f"a budget of {self.target:,} parameters cannot be reached: the largest "
+                                    f"model the solver can build has {self.largest:,} parameters")
 
 
 @dataclass(frozen=True)
@@ -105,10 +127,19 @@ def check_frame_size(height: int, width: int) -> None:
         )
 
 
-def solve_for_budget(count: Callable[[int], int], target: int, lo: int = 1, hi: int = 4096) -> int:
-    """Integer x in [lo, hi] whose ``count(x)`` (non-decreasing in x) is closest to ``target``."""
+def solve_for_budget(count: Callable[[int], int], target: int, lo: int = 1, hi: int = MAX_SOLVED_WIDTH, *,
+                     tolerance: float = BUDGET_TOLERANCE) -> int:
+    """Integer x in [lo, hi] whose ``count(x)`` (non-decreasing in x) is closest to ``target``.
+
+    A target that even ``count(hi)`` misses by more than ``tolerance`` (relative) is out of reach: the
+    solver would silently clamp to ``hi``, so it raises :class:`BudgetTooLargeError` instead."""
     if count(lo) > target:
         return lo
+    top = count(hi)
+    if top < target * (1.0 - tolerance):
+        raise BudgetTooLargeError(target, top)
+    if top <= target:
+        return hi
     a, b = lo, hi
     while a < b:  # largest x with count(x) <= target
         mid = (a + b + 1) // 2
@@ -144,7 +175,9 @@ def solve_grid_channels(trials: Iterable[C], count: Callable[[C], int], target: 
     for trial in trials:
         if count(replace(trial, grid_channels=1)) > target:
             continue  # even C = 1 is too big: try the next (smaller) trial
-        c = solve_for_budget(lambda c: count(replace(trial, grid_channels=c)), target)
+        # the trials shrink the model, so the first one that cannot reach the target proves that no
+        # trial can: solve_for_budget raises BudgetTooLargeError with the largest model
+        c = solve_for_budget(lambda c: count(replace(trial, grid_channels=c)), target, tolerance=tolerance)
         candidate = replace(trial, grid_channels=c)
         error = abs(count(candidate) - target) / target
         if error <= tolerance and c >= min_channels:
@@ -179,6 +212,9 @@ def parse_bpp_budget(text: str | int | float | None) -> float | None:
         raise ConfigError(f"--params: expected a bpp budget like 0.9bpp, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"--params: a bpp budget must be positive, got {text!r}")
+    if value > MAX_BPP_BUDGET:
+        raise ConfigError(f"--params: a budget of {text.strip()} is absurd (raw 8-bit RGB video is 24 bpp; "
+                          f"nervkit accepts at most {MAX_BPP_BUDGET:g}bpp)")
     return value
 
 
@@ -192,7 +228,10 @@ def bpp_to_param_count(bpp: float, pixels: int) -> int:
 def parse_param_count(text: str | int | float) -> int:
     """'1.5M' → 1_500_000, '300k' → 300_000, '12490602' → 12490602."""
     if isinstance(text, (int, float)):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:  # an int beyond float range
+            value = math.inf
     else:
         s = str(text).strip().lower().replace("_", "").replace(",", "")
         mult = 1.0
@@ -202,10 +241,26 @@ def parse_param_count(text: str | int | float) -> int:
                 break
         try:
             value = float(s) * mult
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ConfigError(f"--params: expected a count like 1.5M, 300k or 250000, got {text!r}") from None
-    if not math.isfinite(value) or value < 1000:
+    if math.isnan(value):
+        raise ConfigError(f"--params: expected a count like 1.5M, 300k or 250000, got {text!r}")
+    if value < 1000:
         raise ConfigError(f"--params: a budget of {text!r} is too small (at least 1k parameters)")
+    check_param_budget(value, repr(text) if isinstance(text, str) else f"{value:.3g}")
     return int(round(value))
+
+
+def check_param_budget(value: float, shown: str | None = None) -> None:
+    """ConfigError (one line) unless ``value`` is a finite budget of at most :data:`MAX_PARAM_BUDGET`."""
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range
+        value = math.inf
+    if not math.isfinite(value) or value > MAX_PARAM_BUDGET:
+        shown = shown if shown is not None else f"{value:.3g}"
+        raise ConfigError(f"--params: a budget of {shown} parameters is absurd; nervkit accepts at most "
+                          f"{MAX_PARAM_BUDGET:,} (100G), and a model that large would need "
+                          f"{4 * MAX_PARAM_BUDGET / 1e9:,.0f} GB for its weights alone")
 
 
