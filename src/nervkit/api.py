@@ -32,7 +32,7 @@ from .data import FrameStore, load_frames
 from .errors import ConfigError, OutputError, ResourceError, RunDirError, output_error
 from .io import FrameRange, VideoWriter
 from .io.atomic import write_json_atomic
-from .io.outputs import check_not_current_folder, check_output
+from .io.outputs import check_file_target, check_frame_folder_target, check_output
 from .io.writer import is_folder_output
 from .metrics import QualityReport, evaluate_videos
 from .models import Representation, VideoGeometry, get_method
@@ -483,12 +483,8 @@ def check_video_output(output: str | os.PathLike[str], *, inputs: list[Any] = ()
     check_output(output, inputs=inputs, read_folders=read_folders)
     VideoWriter(output, lossless=lossless, crf=crf)  # the output kind and codec options
     if is_folder_output(output):
-        from .io.outputs import check_frame_folder_target
-
         check_frame_folder_target(output)
     else:
-        from .io.outputs import check_file_target
-
         check_file_target(output)
     return Path(output)
 

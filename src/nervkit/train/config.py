@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-
-_FLOAT32_MAX = 3.4028234663852886e38
 from ..models.config import option
 from .losses import ReconstructionLoss
 from .schedule import SCHEDULES
+
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True)
