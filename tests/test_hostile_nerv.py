@@ -26,7 +26,7 @@ from nervkit.compress.model_codec import parse_nerv, read_nerv
 from nervkit.errors import BitstreamError, ConfigError
 from nervkit.io import write_video
 from nervkit.models import VideoGeometry, get_method
-from nervkit.models.registry import build_meta_model, check_model_memory
+from nervkit.models.memory import build_meta_model, check_model_memory
 from nervkit.models.sizing import MAX_PARAM_BUDGET, parse_bpp_budget, parse_param_count
 from nervkit.resources import available_memory_bytes
 
@@ -324,7 +324,7 @@ def test_check_model_memory_reads_the_real_address_space_limit() -> None:
     result = _limited("""
         from nervkit.errors import ConfigError
         from nervkit.models import VideoGeometry, get_method
-        from nervkit.models.registry import build_meta_model, check_model_memory
+        from nervkit.models.memory import build_meta_model, check_model_memory
         from nervkit.resources import available_memory_bytes
         g = VideoGeometry(8, 36, 64)
         spec = get_method("nerv")

@@ -37,7 +37,7 @@ from .io.writer import is_folder_output
 from .metrics import QualityReport, evaluate_videos
 from .models import Representation, VideoGeometry, get_method
 from .models.config import config_to_dict
-from .models.registry import check_model_memory
+from .models.memory import check_model_memory
 from .models.sizing import bpp_to_param_count, parse_bpp_budget, parse_param_count
 from .runs import RunDir
 from .tasks import TaskData, TaskOptions, evaluate_run, prepare

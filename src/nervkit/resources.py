@@ -9,7 +9,7 @@
   data segment (``VmData``), where set (``ulimit -v`` / ``ulimit -d``).
 
 Used by the frame store (in memory or memory-mapped) and by the model-size checks
-(:func:`nervkit.models.registry.check_model_memory`, the ``.nerv`` reader).
+(:func:`nervkit.models.memory.check_model_memory`, the ``.nerv`` reader).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ import math
 from ..errors import BitstreamError
 from ..models import Representation, VideoGeometry
 from ..models.base import MethodConfig
-from ..models.registry import MethodSpec, build_meta_model
+from ..models.memory import build_meta_model
+from ..models.registry import MethodSpec
 from ..resources import format_bytes
 from .container import Section
 from .header import label, shape_text

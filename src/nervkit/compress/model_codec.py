@@ -32,7 +32,7 @@ import torch
 from ..errors import BitstreamError, NervkitError
 from ..models import Representation, VideoGeometry
 from ..models.config import config_to_dict
-from ..models.registry import check_model_memory
+from ..models.memory import check_model_memory
 from ..resources import check_memory
 from .container import Section, read_container, unpack, write_container
 from .header import FORMAT_NAME, check_geometry, check_video, label, shape_text, validate_header
