@@ -445,3 +445,24 @@ def test_python_api_rejects_bad_arguments_with_nervkit_errors(run, clip, tmp_pat
     # the CLI's text forms work in the API too
     assert nervkit.evaluate(clip, clip, frames="0:4", size="36x60").frames == 4
     assert torch.equal(fitted.decode(torch.tensor([1, 2])), fitted.decode([1, 2]))
+
+
+# remarks of the report: an unfinished run is compressed with a note; -o FILE for a run names the problem ---
+def test_compressing_an_unfinished_run_says_so(run, tmp_path):
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run, unfinished)
+    meta = json.loads((unfinished / "run.json").read_text())
+    meta["status"] = "training"
+    (unfinished / "run.json").write_text(json.dumps(meta))
+    code, out, err = run_cli("compress", unfinished, "-o", tmp_path / "u.nerv", "--no-eval")
+    assert code == 0 and (tmp_path / "u.nerv").is_file()
+    assert err.startswith("nervkit: note: the run is not complete") and "--resume" in err
+    code, _, err = run_cli("compress", run, "-o", tmp_path / "c.nerv", "--no-eval")
+    assert code == 0 and err == ""
+
+
+def test_fit_into_an_existing_file_says_it_is_a_file(clip, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me\n")
+    one_line_error(run_cli("fit", clip, "-o", notes, "--epochs", 1, *TINY), "is a file")
+    assert notes.read_text() == "keep me\n"
