@@ -87,6 +87,40 @@ def test_sparse_lookup_reads_the_centred_window_in_order() -> None:
     assert torch.allclose(half[4], (grid[1, 2, n] + grid[2, 2, n]) / 2)
 
 
+def _lookup_gradients(module: torch.nn.Module, inputs: torch.Tensor, **kwargs: bool) -> list[torch.Tensor]:
+    module.zero_grad(set_to_none=True)
+    out = module(inputs, **kwargs)
+    (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+    return [p.grad.clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("case", ["sparse", "sparse-linear-time", "sparse-upsampled", "plane-wrap", "plane-clamp"])
+def test_lookup_gradients_do_not_depend_on_the_threads(case: str) -> None:
+    """Many samples read the same vertices, so a grid's gradient sums duplicates, and float addition
+    is not associative: the sum must run in an order that threads do not change (training is
+    reproducible, docs/design.md "Conventions"; :func:`~nervkit.models.grids.gather_rows`). Repeated
+    backward passes with several threads are bit-identical to each other and to one thread's."""
+    torch.manual_seed(0)
+    txy = torch.rand(20_000, 3)  # 20,000 × 9 reads × 2 features: far above the 32,768 updates from
+    # which PyTorch's CPU index_put_(accumulate=True) splits the work over threads with atomic adds
+    if case.startswith("sparse"):
+        module: torch.nn.Module = SparseVolume(6, 9, 11, 2, upsample=case.endswith("upsampled"), init_range=1.0)
+        inputs, kwargs = txy, {"linear_time": case.endswith("time")}
+    else:
+        module = MultiResPlane(plane_levels(4, 4, 1.5, None), 2, case.split("-")[1], init_range=1.0)
+        inputs, kwargs = txy[:, 1:], {}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = _lookup_gradients(module, inputs, **kwargs)
+        torch.set_num_threads(max(4, threads))
+        for _ in range(5):
+            for a, b in zip(serial, _lookup_gradients(module, inputs, **kwargs), strict=True):
+                assert torch.equal(a, b), (a - b).abs().max()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_budget_sizing_meets_the_budget_and_fits_the_video() -> None:
     geometry = VideoGeometry(132, 180, 320)
     for budget in (300_000, 1_500_000, 4_000_000):

@@ -12,6 +12,13 @@
 
 Lookups are vectorised over the whole batch (one gather per grid), so an iteration costs little
 more than the MLP that follows.
+
+Determinism: every table lookup goes through :func:`gather_rows`, whose gradient is summed in a
+fixed order, not through advanced indexing (``table[index]``), whose CPU gradient is summed with
+atomic adds in a thread-dependent order (see :func:`gather_rows`). ``grid_sample``'s CPU backward
+spreads only the batch dimension over threads, and each level is one image, so the keyframe
+gradients are thread-independent as they are. NVP training is then bit-reproducible on a given
+machine and thread count, the default one included (docs/design.md, "Conventions").
 """
 
 from __future__ import annotations
@@ -21,11 +28,54 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from ..errors import ConfigError
 
 BORDERS = ("clamp", "wrap")
+
+
+class _GatherRows(torch.autograd.Function):
+    """``table.index_select(0, index)`` with a backward that sums duplicate rows in a fixed order."""
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(index)
+        ctx.table_shape = table.shape
+        return table.index_select(0, index)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None]:  # type: ignore[override]
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        (index,) = ctx.saved_tensors
+        out = grad.new_zeros(ctx.table_shape)
+        if grad.device.type == "cpu":
+            out.index_add_(0, index, grad)  # rows added one after another, in the order of ``index``
+        else:
+            out.index_put_((index,), grad, accumulate=True)  # CUDA: the sort-based kernel
+        return out, None
+
+
+def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` — rows of a 2-D ``table`` at a 1-D ``index`` — with a reproducible gradient.
+
+    The forward is a plain copy of rows (the same values as ``table[index]``). The gradient is a sum
+    over duplicate indices (a sparse-grid vertex is read by every pixel near it, 9 times per pixel
+    with the 3×3 window), and float addition is not associative, so its order matters to the last
+    bit. Autograd's gradient of ``table[index]`` is ``index_put_(accumulate=True)``, whose CPU kernel
+    — for float32, more than one thread and at least 32,768 updates — splits the updates over the
+    threads and adds them with atomic compare-and-swap: the order, and so the result, changes from
+    run to run (NVP's weights drifted by ~1e-5 within a few epochs; with one thread it runs
+    serially and is reproducible). Here the CPU gradient is ``index_add_``, which adds the rows in the order of ``index``
+    whatever the thread count (and is faster than the atomic kernel); on CUDA it stays
+    ``index_put_(accumulate=True)``, whose CUDA kernel sorts the indices and sums each run of
+    duplicates in that sorted order. ``torch.use_deterministic_algorithms`` would also serialise the
+    CPU kernel, but it is a process-wide switch that the library must not flip for its callers.
+    """
+    return _GatherRows.apply(table, index)
 
 
 @dataclass(frozen=True)
@@ -129,7 +179,8 @@ class MultiResPlane(nn.Module):
         for da, db in ((0, 0), (1, 0), (0, 1), (1, 1)):
             flat = ((i0[..., 0] + da) + ra * (i0[..., 1] + db)) % (ra * rb) + offsets
             w = (frac[..., 0] if da else 1 - frac[..., 0]) * (frac[..., 1] if db else 1 - frac[..., 1])
-            out = out + table[flat.reshape(-1)].view(*flat.shape, self.features) * w.unsqueeze(-1)
+            corner = gather_rows(table, flat.reshape(-1)).view(*flat.shape, self.features)
+            out = out + corner * w.unsqueeze(-1)
         return out.flatten(1)
 
     def level_images(self) -> list[torch.Tensor]:
@@ -169,7 +220,7 @@ class SparseVolume(nn.Module):
     def _volume(self) -> torch.Tensor:
         if not self.upsample:
             return self.grid
-        s, x, y, d = self.shape
+        _, x, y, _ = self.shape
         up = F.interpolate(self.grid.permute(0, 3, 1, 2), size=(2 * x, 2 * y), mode="bilinear", align_corners=False)
         return up.permute(0, 2, 3, 1)
 
@@ -188,13 +239,13 @@ class SparseVolume(nn.Module):
         flat = vol.reshape(-1, d)
         if not linear_time:
             k = self.slice_index(txy[:, 0])
-            return flat[(k[:, None] * (x * y) + spatial).reshape(-1)].view(len(txy), -1)
+            return gather_rows(flat, (k[:, None] * (x * y) + spatial).reshape(-1)).view(len(txy), -1)
         pos = txy[:, 0].to(torch.float32).clamp(0, 1) * (s - 1)
         k0 = pos.floor().long().clamp(0, s - 1)
         k1 = (k0 + 1).clamp(max=s - 1)
         w = (pos - k0.to(pos.dtype)).to(flat.dtype)[:, None]
-        a = flat[(k0[:, None] * (x * y) + spatial).reshape(-1)].view(len(txy), -1)
-        b = flat[(k1[:, None] * (x * y) + spatial).reshape(-1)].view(len(txy), -1)
+        a = gather_rows(flat, (k0[:, None] * (x * y) + spatial).reshape(-1)).view(len(txy), -1)
+        b = gather_rows(flat, (k1[:, None] * (x * y) + spatial).reshape(-1)).view(len(txy), -1)
         return torch.lerp(a, b, w)
 
     def channel_volumes(self) -> torch.Tensor:
