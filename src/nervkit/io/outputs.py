@@ -96,10 +96,15 @@ def check_file_target(path: str | os.PathLike[str]) -> None:
     p = Path(path)
     if p.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder; give a file name")
+    _check_parents(p)
+
+
+def _check_parents(p: Path) -> None:
+    """Refuse a path whose nearest existing parent is a file (it cannot hold anything)."""
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise OutputError(f"cannot write {path}: {parent} is a file, not a folder")
+                raise OutputError(f"cannot write {p}: {parent} is a file, not a folder")
             break
 
 
@@ -129,11 +134,7 @@ def check_frame_folder_target(path: str | os.PathLike[str]) -> None:
     check_not_current_folder(p)
     if p.exists() and not p.is_dir():
         raise OutputError(f"cannot write PNG frames to {path}: it is a file, not a folder (it is left as it is)")
-    for parent in p.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise OutputError(f"cannot write {path}: {parent} is a file, not a folder")
-            break
+    _check_parents(p)
     if p.is_dir():
         try:
             names = os.listdir(p)
