@@ -303,7 +303,7 @@ def test_frames_beyond_memory_and_disk_are_one_line(tmp_path, monkeypatch, noisy
     path = encode(tmp_path / "a.mkv", noisy[:4], "mkv")
     monkeypatch.setattr(frame_store, "available_memory_bytes", lambda: 1 << 30)
     monkeypatch.setattr(frame_store, "_free_disk_bytes", lambda folder: 1 << 30)
-    monkeypatch.setattr(frame_store, "_address_space_headroom", lambda: 2 << 30)
+    monkeypatch.setattr(frame_store, "address_space_headroom", lambda: 2 << 30)
     with pytest.raises(ConfigError) as info:
         load_frames(path, size=(20000, 20000), cache_dir=tmp_path / "cache")
     message = str(info.value)
@@ -356,7 +356,7 @@ def test_address_space_limit_gives_one_line_in_a_real_process(tmp_path, noisy):
         resource.setrlimit(resource.RLIMIT_AS, (used + (1 << 30), resource.RLIM_INFINITY))
         for skip_check in (False, True):
             if skip_check:
-                frame_store._address_space_headroom = lambda: None
+                frame_store.address_space_headroom = lambda: None
                 frame_store._free_disk_bytes = lambda folder: None
             try:
                 load_frames({str(path)!r}, size=(4000, 4000), cache_dir={str(tmp_path / "cache")!r})

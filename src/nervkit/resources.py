@@ -117,22 +117,29 @@ def _vm_bytes(key: str) -> int | None:
     return None
 
 
+def _headroom(limit_name: str, vm_key: str) -> int | None:
+    """``limit_name``'s soft limit less the process's current ``vm_key`` (/proc/self/status), or None
+    when the limit is not set."""
+    rlimit = getattr(resource, limit_name, None) if resource is not None else None
+    if rlimit is None:
+        return None
+    try:
+        soft, _ = resource.getrlimit(rlimit)
+    except (OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0 or soft >= _UNLIMITED:
+        return None
+    return max(0, soft - (_vm_bytes(vm_key) or 0))
+
+
+def address_space_headroom() -> int | None:
+    """Bytes of address space this process may still map under ``RLIMIT_AS`` (``ulimit -v``): what a
+    memory map (the frame cache) can still take. None when there is no such limit."""
+    return _headroom("RLIMIT_AS", "VmSize")
+
+
 def _rlimit_headroom() -> list[int | None]:
-    out: list[int | None] = []
-    if resource is None:  # pragma: no cover
-        return out
-    for limit_name, vm_key in (("RLIMIT_AS", "VmSize"), ("RLIMIT_DATA", "VmData")):
-        rlimit = getattr(resource, limit_name, None)
-        if rlimit is None:
-            continue
-        try:
-            soft, _ = resource.getrlimit(rlimit)
-        except (OSError, ValueError):
-            continue
-        if soft == resource.RLIM_INFINITY or soft < 0 or soft >= _UNLIMITED:
-            continue
-        out.append(soft - (_vm_bytes(vm_key) or 0))
-    return out
+    return [address_space_headroom(), _headroom("RLIMIT_DATA", "VmData")]
 
 
-__all__ = ["FALLBACK_BYTES", "available_memory_bytes", "check_memory", "format_bytes"]
+__all__ = ["FALLBACK_BYTES", "address_space_headroom", "available_memory_bytes", "check_memory", "format_bytes"]

@@ -26,14 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-try:
-    import resource
-except ImportError:  # pragma: no cover - not on POSIX
-    resource = None  # type: ignore[assignment]
-
 from ..errors import ConfigError, InputError
 from ..io import FrameRange, iter_frames, probe_video
-from ..resources import available_memory_bytes, format_bytes
+from ..resources import address_space_headroom, available_memory_bytes, format_bytes
 
 #: errno values of "the machine cannot hold this" while creating or filling the frame cache.
 _NO_ROOM = {
@@ -47,24 +42,6 @@ _CANNOT_RESERVE = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS, errno.ENODEV}
 _ADVICE = "use a smaller --size or fewer --frames"
 #: free disk space the frame cache leaves for the run's checkpoints and outputs
 _DISK_MARGIN = 512 << 20
-
-
-def _address_space_headroom() -> int | None:
-    """Bytes of address space this process may still map under ``RLIMIT_AS`` (``ulimit -v``), or None."""
-    if resource is None:  # pragma: no cover
-        return None
-    try:
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    except (OSError, ValueError):  # pragma: no cover
-        return None
-    if soft == resource.RLIM_INFINITY or soft < 0:
-        return None
-    try:
-        with open("/proc/self/status") as f:
-            used = next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:")), 0)
-    except (OSError, ValueError, IndexError):
-        used = 0
-    return max(0, soft - used)
 
 
 def _free_disk_bytes(folder: Path) -> int | None:
@@ -217,7 +194,7 @@ def _check_cache_room(target: Path, nbytes: int, working: int, budget: int, what
     short = []
     if free is not None and nbytes > free - _DISK_MARGIN:
         short.append(f"the free disk space for the frame cache in {folder} ({format_bytes(free)})")
-    headroom = _address_space_headroom()
+    headroom = address_space_headroom()
     if headroom is not None and nbytes + working > headroom:
         short.append(f"the address space this process may still map ({format_bytes(headroom)}, ulimit -v)")
     if short:
