@@ -17,8 +17,8 @@ from nervkit.bench import (
     vmaf_score,
     write_results,
 )
-from nervkit.bench.ffmpeg import has_filter, run_ffmpeg
 from nervkit.errors import ConfigError, InputError, NervkitError
+from nervkit.io.ffmpeg import has_filter, run_ffmpeg
 
 N, H, W = 6, 64, 112
 

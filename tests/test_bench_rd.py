@@ -12,7 +12,8 @@ import pytest
 
 from helpers import H, N, W, gradient_clip, run_cli
 from nervkit.bench import read_results
-from nervkit.bench.rd import RDConfig, bd_table, run_rd_benchmark, variants
+from nervkit.bench.rd import RDConfig, run_rd_benchmark, variants
+from nervkit.bench.rd_report import bd_table
 from nervkit.bench.results import RDResults
 from nervkit.compress.model_codec import ENCODER_REVISION
 from nervkit.errors import ConfigError

@@ -153,3 +153,67 @@ def test_budget_keeps_the_options_the_user_set() -> None:
     assert (model.config.mlp_hidden, model.config.lower_width) == (32, 16)
     with pytest.raises(ConfigError, match="--grid-channels and --params"):
         create_model("nerv", VideoGeometry(8, 36, 64), params=20_000, grid_channels=16)
+
+
+# -- option rules, the resolve template, unique names (issue #13) -----------------------------------
+def test_option_rules_are_one_config_error_naming_the_cli_option() -> None:
+    from dataclasses import dataclass
+
+    from nervkit.models.config import option, validate_options
+
+    @dataclass(frozen=True)
+    class Rules:
+        kernel_min: int = option(1, "", min=1, odd=True)
+        kernel_max: int = option(5, "", min="kernel_min", odd=True)
+        scale: float = option(1.0, "", positive=True, max=4)
+        window: tuple[int, ...] = option((3, 3), "", length=2, min=1)
+
+    validate_options(Rules())
+    for changes, message in [({"kernel_max": 4}, "--kernel-max must be odd, got 4"),
+                             ({"kernel_min": 0}, "--kernel-min must be >= 1, got 0"),
+                             ({"kernel_min": 7}, r"--kernel-max must be >= --kernel-min \(7\), got 5"),
+                             ({"scale": float("nan")}, "--scale must be positive, got nan"),
+                             ({"scale": 5.0}, "--scale must be <= 4, got 5.0"),
+                             ({"window": (3,)}, "--window takes 2 values, got 3"),
+                             ({"window": (3, 0)}, r"--window must be >= 1 \(each value\), got 3,0")]:
+        with pytest.raises(ConfigError, match=f"^{message}$"):
+            validate_options(Rules(**changes))
+    # the methods declare theirs: an option mistake is a ConfigError for every method, exit code 2
+    for method, options, flag in [("nerv", {"pe_levels": 0}, "--pe-levels"),
+                                  ("enerv", {"heads": 0}, "--heads"),
+                                  ("hnerv", {"reduction": 0.0}, "--reduction"),
+                                  ("dnerv", {"fusion_kernel": 2}, "--fusion-kernel"),
+                                  ("nvp", {"growth": 0.5}, "--growth")]:
+        with pytest.raises(ConfigError, match=f"^{flag} must be") as caught:
+            create_model(method, TINY, **options)
+        assert caught.value.exit_code == 2
+
+
+def test_resolve_is_one_template_and_modules_refuse_unresolved_configs() -> None:
+    from nervkit.models.nerv import NeRV, NeRVConfig
+
+    for method, option in [("nerv", "grid_channels"), ("enerv", "grid_channels"), ("hnerv", "channels"),
+                           ("hnerv", "model_size"), ("dnerv", "channels"), ("nvp", "sparse_rows")]:
+        assert option in get_method(method).config_cls.size_options
+        flag = "--" + option.replace("_", "-")
+        with pytest.raises(ConfigError, match=f"^{flag} and --params both set the model size"):
+            get_method(method).build_config(TINY, params=50_000, overrides={option: 8})
+    unset = r"\(--grid-height, --grid-width, --strides still to be derived\)"
+    with pytest.raises(ModelError, match=f"NeRV config is not resolved {unset}"):
+        NeRV(NeRVConfig(), TINY)
+    resolved = NeRVConfig().resolve(TINY)
+    assert NeRV(resolved, TINY).output_size == (36, 64)
+
+
+def test_no_two_classes_or_functions_share_a_name_across_models() -> None:
+    import ast
+    from collections import Counter
+    from pathlib import Path
+
+    import nervkit.models
+
+    names: Counter[str] = Counter()
+    for path in Path(nervkit.models.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names.update(node.name for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef)))
+    assert [name for name, count in names.items() if count > 1] == []

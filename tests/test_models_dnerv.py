@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from helpers import assert_decodes_identically, cli_ok, clip_tensor, gradient_clip, meta_model, run_cli
-from nervkit.api import _train_config
+from nervkit.fitting import train_config as _train_config
 from nervkit.compress.model_codec import read_nerv, write_nerv
 from nervkit.compress.prune import prunable_parameters
 from nervkit.data import FrameStore
 from nervkit.errors import ConfigError, InputError, ModelError
 from nervkit.io import write_video
 from nervkit.models import FrameBatch, VideoGeometry, create_model, get_method
-from nervkit.models.dnerv import CollaborativeContentUnit, DNeRV, diff_grid, frame_differences, stage_widths
+from nervkit.models.dnerv import CollaborativeContentUnit, DNeRV, diff_grid, frame_differences
 from nervkit.train import Trainer, evaluate_model
 
 BUNNY_SMALL = VideoGeometry(132, 180, 320)
@@ -59,7 +59,7 @@ def test_official_yaml_preset_has_the_official_count() -> None:
                           ("640x1280-3M", [95, 79, 65, 54, 45, 37], 3_357_465, 3_909_626)])
 def test_bunny_presets_match_table_8_and_the_official_counts(preset, widths, decoder, everything) -> None:
     code = meta_model("dnerv", BUNNY_640, preset=preset, overrides=CODE)
-    assert stage_widths(code.config) == widths and code.config.diff_strides == (2, 2, 2, 2)
+    assert [code.config.channels, *code.config.widths] == widths and code.config.diff_strides == (2, 2, 2, 2)
     assert diff_grid(code.config) == (40, 80)
     assert code.parameter_counts().parts["decoder_official"] == decoder
     assert size(code) == everything
@@ -74,7 +74,7 @@ def test_bunny_presets_match_table_8_and_the_official_counts(preset, widths, dec
                           (VideoGeometry(600, 960, 1920), "960x1920-1.58M", 56, 25, 1, (10, 20), 2)])
 def test_other_table_8_presets(geometry, preset, c1, c5, kc, grid, diff_blocks) -> None:
     model = meta_model("dnerv", geometry, preset=preset)
-    widths = stage_widths(model.config)
+    widths = [model.config.channels, *model.config.widths]
     assert (widths[1], widths[-1], model.config.fusion_kernel) == (c1, c5, kc)
     assert diff_grid(model.config) == grid and len(model.diff_blocks) == diff_blocks
     assert model.head.kernel_size == (1, 1)
@@ -104,9 +104,10 @@ def test_options_and_budgets_that_do_not_fit() -> None:
         meta_model("dnerv", BUNNY_SMALL, params=1_000_000)  # the embeddings alone take 1,254,528
     with pytest.raises(ConfigError, match="must multiply to 2"):
         create_model("dnerv", geometry, **{**TINY, "diff_strides": (4,)})
-    with pytest.raises(ModelError, match="--fusion-stage"):
+    # option mistakes (ConfigError since issue #13; they were ModelErrors)
+    with pytest.raises(ConfigError, match="--fusion-stage"):
         create_model("dnerv", geometry, **{**TINY, "strides": (2, 2)})
-    with pytest.raises(ModelError, match="odd"):
+    with pytest.raises(ConfigError, match="--head-kernel must be odd, got 2"):
         create_model("dnerv", geometry, **{**TINY, "head_kernel": 2})
     with pytest.raises(ConfigError, match="--fusion"):
         create_model("dnerv", geometry, **{**TINY, "fusion": "concat"})
@@ -142,7 +143,7 @@ def test_fusion_variants_differ_by_their_convs_and_all_train() -> None:
         state = Trainer(models[fusion], store, cfg, device=torch.device("cpu"), progress=False).fit()
         losses = [h["loss"] for h in state.history]
         assert all(np.isfinite(losses)) and losses[-1] < losses[0]
-    width = stage_widths(models["ccu"].config)[3]
+    width = models["ccu"].config.widths[2]  # the output of stage 3, where the streams fuse
     one_conv = width * width * 9 + width
     totals = {k: m.parameter_counts().total for k, m in models.items()}
     assert totals["conv"] - totals["sum"] == one_conv and totals["ccu"] - totals["sum"] == 4 * one_conv

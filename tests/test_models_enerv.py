@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from helpers import assert_decodes_identically, cli_ok, gradient_clip, meta_model
-from nervkit.api import _train_config
+from nervkit.fitting import train_config as _train_config
 from nervkit.errors import ConfigError
 from nervkit.io import write_video
 from nervkit.models import FrameBatch, VideoGeometry, create_model, get_method, rebuild_model
 from nervkit.models.config import config_to_dict
-from nervkit.models.enerv import ENeRV, UpgradedBlock, spatial_grid, stage_widths
+from nervkit.models.enerv import ENeRV, UpgradedBlock, spatial_grid
 
 BUNNY_720P = VideoGeometry(132, 720, 1280)
 BUNNY_SMALL = VideoGeometry(132, 180, 320)
@@ -40,7 +40,7 @@ def test_preset_has_the_official_12_49m_parameters_at_720p() -> None:
     model = meta_model("enerv", BUNNY_720P, preset="12.49M")
     cfg = model.config
     assert cfg.strides == (5, 2, 2, 2, 2) and (cfg.grid_height, cfg.grid_width) == (9, 16)
-    assert stage_widths(cfg) == [588, 294, 147, 96, 96]
+    assert cfg.widths == [588, 294, 147, 96, 96]
     counts = model.parameter_counts()
     assert counts.official == 12_490_602 and counts.total == 12_490_314
     assert counts.parts["grid"] == 288 == counts.official - counts.total
@@ -57,7 +57,7 @@ def test_budgets_at_180x320_keep_the_paper_stem_and_solve_c() -> None:
     small = meta_model("enerv", BUNNY_SMALL, params=1_500_000)
     assert small.config.strides == (5, 2, 2) and small.config.embed_dim == 256
     assert small.config.grid_channels == 38 and small.parameter_counts().official == 1_497_542
-    assert stage_widths(small.config) == [114, 57, 28]
+    assert small.config.widths == [114, 57, 28]
     large = meta_model("enerv", BUNNY_SMALL, params=3_000_000)
     assert large.config.grid_channels == 83 and large.parameter_counts().official == 3_002_805
     # below ~1.4 M the paper's stem would take more than 3/4 of the budget: d is halved

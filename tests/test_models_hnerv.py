@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from helpers import assert_decodes_identically, cli_ok, clip_tensor, gradient_clip, meta_model, run_cli
-from nervkit.api import _train_config
+from nervkit.fitting import train_config as _train_config
 from nervkit.compress.model_codec import parse_nerv, read_nerv, write_nerv
 from nervkit.compress.prune import prunable_parameters
 from nervkit.data import FrameStore
@@ -20,7 +20,7 @@ from nervkit.errors import BitstreamError, ConfigError, ModelError
 from nervkit.io import write_video
 from nervkit.models import FrameBatch, VideoGeometry, create_model, get_method
 from nervkit.models.convnext import ConvNeXtEncoder
-from nervkit.models.hnerv import HNeRV, kernel_sizes, stage_widths
+from nervkit.models.hnerv import HNeRV
 from nervkit.train import TrainConfig, Trainer, evaluate_model
 
 BUNNY_SMALL = VideoGeometry(132, 180, 320)
@@ -37,7 +37,7 @@ def test_budget_reproduces_the_official_180x320_baseline() -> None:
     model = meta_model("hnerv", BUNNY_SMALL, params=1_500_000)
     cfg = model.config
     assert cfg.strides == (5, 2, 2) and (cfg.embed_height, cfg.embed_width) == (9, 16)
-    assert cfg.channels == 119 and stage_widths(cfg) == [99, 82, 68] and kernel_sizes(cfg) == [1, 3, 5]
+    assert cfg.channels == 119 and cfg.widths == [99, 82, 68] and cfg.kernels == [1, 3, 5]
     assert cfg.model_size == 1.5  # the resolved config records the budget it was solved for
     counts = model.parameter_counts()
     assert counts.official == 1_453_599
@@ -55,8 +55,8 @@ def test_budget_reproduces_the_official_180x320_baseline() -> None:
 )
 def test_paper_presets_match_official_counts_at_640x1280(preset, c_init, widths, decoder) -> None:
     model = meta_model("hnerv", BUNNY_640, preset=preset)
-    assert model.config.strides == (5, 4, 4, 2, 2) and kernel_sizes(model.config) == [1, 3, 5, 5, 5]
-    assert model.config.channels == c_init and stage_widths(model.config) == widths
+    assert model.config.strides == (5, 4, 4, 2, 2) and model.config.kernels == [1, 3, 5, 5, 5]
+    assert model.config.channels == c_init and model.config.widths == widths
     counts = model.parameter_counts()
     assert counts.official == decoder + 16_896  # + 132 embeddings of 16x2x4
     assert counts.parts["encoder"] == 306_160  # printed by the official code, never counted
@@ -66,7 +66,7 @@ def test_paper_presets_match_official_counts_at_640x1280(preset, c_init, widths,
                                                           (300, 92, [77, 64, 53, 44, 37], 2.975)])
 def test_uvg_preset_solves_c_init_per_video_length(frames, c_init, widths, reported) -> None:
     model = meta_model("hnerv", VideoGeometry(frames, 960, 1920), preset="960x1920-3M")
-    assert model.config.channels == c_init and stage_widths(model.config) == widths
+    assert model.config.channels == c_init and model.config.widths == widths
     assert round(model.parameter_counts().official / 1e6, 3) == reported
     assert model.parameter_counts().parts["encoder"] == 326_640
 
@@ -83,8 +83,10 @@ def test_budget_options_conflict_and_too_small_budgets() -> None:
         create_model("hnerv", VideoGeometry(4, 36, 60), params=20_000, channels=16)
     with pytest.raises(ModelError, match="too small for HNeRV"):
         meta_model("hnerv", BUNNY_SMALL, params=200_000)  # the embeddings alone take 304,128
-    with pytest.raises(ModelError, match="odd"):
+    with pytest.raises(ConfigError, match="--kernel-max must be odd, got 4"):  # an option mistake
         create_model("hnerv", VideoGeometry(4, 36, 60), kernel_max=4, channels=8)
+    with pytest.raises(ConfigError, match=r"--kernel-max must be >= --kernel-min \(3\), got 1"):
+        create_model("hnerv", VideoGeometry(4, 36, 60), kernel_min=3, kernel_max=1, channels=8)
 
 
 # -- any frame size, the stored embeddings ----------------------------------------------------------

@@ -11,7 +11,7 @@ import torch
 from helpers import meta_model
 from nervkit.data import FrameStore
 from nervkit.data.pixels import PixelSampler
-from nervkit.errors import ConfigError, ModelError
+from nervkit.errors import ConfigError
 from nervkit.models import PixelBatch, VideoGeometry, create_model
 from nervkit.models.grids import MultiResPlane, SparseVolume, plane_levels, tcnn_resolution
 
@@ -131,7 +131,7 @@ def test_budget_sizing_meets_the_budget_and_fits_the_video() -> None:
         assert abs(c.sparse_rows / c.sparse_cols - 180 / 320) < 0.1
     with pytest.raises(ConfigError, match="too small"):
         meta_model("nvp", geometry, params=2_000)
-    with pytest.raises(ModelError):
+    with pytest.raises(ConfigError, match="--features must be >= 1, got 0"):  # was a ModelError
         create_model("nvp", VideoGeometry(4, 20, 30), params=50_000, features=0)
 
 

@@ -4,12 +4,14 @@ See README.md for the quick start; the Python API mirrors the ``nervkit`` CLI.
 """
 
 from .api import DataOptions, FittedRun, decode, evaluate, fit, info, inpaint, interpolate, load, sample_video
+from .compress.config import CompressConfig
 from .compression import compress, decompress, inspect
 from .errors import NervkitError
 from .models import VideoGeometry, create_model, get_method, list_methods
 from .train import TrainConfig
 
 __all__ = [
+    "CompressConfig",
     "DataOptions",
     "FittedRun",
     "NervkitError",

@@ -1,6 +1,6 @@
 """Rate–distortion benchmarking: classical codecs through ffmpeg, quality, BD-rate, RD files and plots.
 
-* :mod:`.ffmpeg`: the imageio-ffmpeg binary, its encoders/filters, running it;
+* :mod:`nervkit.io.ffmpeg` (re-exported here): the imageio-ffmpeg binary, its encoders/filters, running it;
 * :mod:`.codecs`: :class:`CodecSpec` entries (x264, x265, av1, vvc) and :func:`encode_decode`;
 * :mod:`.quality`: PSNR/SSIM/MS-SSIM (nervkit.metrics) and VMAF (libvmaf) of decoded frames;
 * :mod:`.bdrate`: Bjøntegaard delta rate / quality (PCHIP or cubic polynomial);
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from nervkit.bench.bdrate import BDRateWarning, bd_psnr, bd_quality, bd_rate
 from nervkit.bench.codecs import CODECS, CodecResult, CodecSpec, available_codecs, codec_spec, encode_decode
-from nervkit.bench.ffmpeg import describe_ffmpeg, encoders, ffmpeg_exe, filters, run_ffmpeg
 from nervkit.bench.plot import plot_rd
 from nervkit.bench.quality import QualityPoint, measure_quality, vmaf_score
 from nervkit.bench.results import RDResults, codec_rd_curve, read_results, write_results
+from nervkit.io.ffmpeg import describe_ffmpeg, encoders, ffmpeg_exe, filters, run_ffmpeg
 
 __all__ = [
     "CODECS",

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from nervkit.errors import ConfigError, InputError, NervkitError
-from nervkit.bench.ffmpeg import has_encoder, run_ffmpeg
+from nervkit.io.ffmpeg import has_encoder, run_ffmpeg
 
 #: ffmpeg filter arguments of the one RGB -> YUV conversion (BT.601, limited range).
 RGB_TO_YUV = "scale=out_color_matrix=bt601:out_range=tv:flags=bicubic+accurate_rnd+full_chroma_int"

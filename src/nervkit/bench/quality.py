@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from nervkit.bench.codecs import RGB_TO_YUV, as_rgb_frames
-from nervkit.bench.ffmpeg import has_filter, run_ffmpeg
 from nervkit.errors import InputError, NervkitError
+from nervkit.io.ffmpeg import has_filter, run_ffmpeg
 from nervkit.metrics import QualityAccumulator
 
 VMAF_MODEL = "vmaf_v0.6.1"

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from .. import api, compression
+from ..compress.config import CompressConfig
 from ..errors import ConfigError
+from ..fit_file import FitSettings, load_fit_settings
 from ..io.size import parse_size
 from ..models import get_method, list_methods
 from ..models.config import config_from_dict, config_to_dict
 from ..tasks import TaskOptions, summarize
 from ..train.config import TrainConfig
+from ..train.distributed import DistContext
 from .dataclass_args import collect
 
 
@@ -46,11 +48,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    train_options = collect(args, args.train_fields)
+    if args.resume and args.config:
+        raise ConfigError("--resume continues a run with its stored settings; drop -c")
+    settings = load_fit_settings(args.config) if args.config else FitSettings()
+    train_options = {**settings.train, **collect(args, args.train_fields)}
     # convert/check now (one-line errors for nonsense values) — the API re-checks
     config_from_dict(TrainConfig, train_options)
-    model_options = collect(args, args.model_fields)
-    task_options = collect(args, args.task_fields)
+    model_options = {**settings.model_options, **collect(args, args.model_fields)}
+    task_options = {**settings.tasks, **collect(args, args.task_fields)}
     if args.resume:
         if args.video or args.sample:
             raise ConfigError("--resume continues the run with its stored video; drop "
@@ -60,29 +65,35 @@ def _fit(args: argparse.Namespace) -> int:
         fitted = api.fit(out=args.out, resume=True, model=args.model, progress=not args.quiet,
                          write_video=not args.no_video, **{k: _typed_train(k, v) for k, v in train_options.items()})
     else:
-        video = api.sample_video() if args.sample else args.video
+        if args.model and settings.model and args.model != settings.model:
+            raise ConfigError(f"--model {args.model} differs from the method of -c {args.config} ({settings.model})")
+        if settings.from_run and (args.preset or args.params):
+            raise ConfigError(f"-c {args.config} is a run.json: its architecture is resolved; drop --preset/--params "
+                              "(or change architecture options)")
         if args.sample and args.video:
             raise ConfigError("give either a VIDEO or --sample, not both")
+        video = api.sample_video() if args.sample else (args.video or settings.video)
         if video is None:
             raise ConfigError("no input: give a VIDEO (or --sample for the bundled clip)")
-        get_method(args.model or "nerv")
+        model = args.model or settings.model or "nerv"
+        get_method(model)
         fitted = api.fit(
             video,
             out=args.out,
-            model=args.model or "nerv",
-            preset=args.preset,
-            params=args.params,
-            size=args.size,
-            frames=args.frames,
-            raw_size=args.raw_size,
-            raw_fps=args.fps,
+            model=model,
+            preset=args.preset or settings.preset,
+            params=args.params or settings.params,
+            size=args.size or _size_text(settings.size),
+            frames=args.frames or settings.frames,
+            raw_size=args.raw_size or _size_text(settings.raw_size),
+            raw_fps=args.fps if args.fps is not None else (settings.fps if settings.fps is not None else 25.0),
             model_options=model_options,
             **config_to_dict(config_from_dict(TaskOptions, task_options)),
             progress=not args.quiet,
             write_video=not args.no_video,
             **{k: _typed_train(k, v) for k, v in train_options.items()},
         )
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not DistContext.from_env().is_main:
         return 0  # under torchrun only rank 0 reports
     report = fitted.metrics
     meta = fitted.meta
@@ -113,6 +124,13 @@ def _fit(args: argparse.Namespace) -> int:
         for line in _task_lines(fitted.tasks):
             _out(line)
     return 0
+
+
+def _size_text(size: Any) -> str | None:
+    """A size from a settings file ("HxW" or [H, W]) as the CLI's text."""
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return f"{size[0]}x{size[1]}"
+    return size
 
 
 def _db(value: float | None) -> str:
@@ -244,18 +262,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    report = compression.compress(args.run, args.out, bits=args.bits, embed_bits=args.embed_bits,
-                                  prune=args.prune, finetune_epochs=args.finetune_epochs,
-                                  qat_epochs=args.qat_epochs, evaluate=not args.no_eval, progress=not args.quiet,
-                                  device=args.device, latent_codec=args.latent_codec,
-                                  jpeg_quality=args.jpeg_quality, hevc_crf=args.hevc_crf, hevc_fps=args.hevc_fps)
+    config = config_from_dict(CompressConfig, collect(args, args.compress_fields))  # compress() checks it
+    report = compression.compress(args.run, args.out, config, evaluate=not args.no_eval, device=args.device,
+                                  progress=not args.quiet)
     for note in report.get("notes", []):
         print(f"nervkit: note: {note}", file=sys.stderr)
     if args.json:
         _out(json.dumps(report, indent=2))
         return 0
     _out(f"wrote {report['file']}: {report['bytes']:,} bytes, {report['bpp']:.4f} bpp "
-         f"({report['frames']} frames {report['size'][0]}x{report['size'][1]}, {args.bits}-bit weights"
+         f"({report['frames']} frames {report['size'][0]}x{report['size'][1]}, {report['bits']}-bit weights"
          + (f", {100 * report['sparsity']:.0f} % pruned" if report["prune"] else "") + ")")
     if "psnr" in report:
         _out(f"decoded: PSNR {report['psnr']:.2f} dB  MS-SSIM {report['ms_ssim']:.4f}")

@@ -14,7 +14,9 @@ import traceback
 from collections.abc import Sequence
 
 from ..bench.rd import RDConfig
+from ..compress.config import CompressConfig
 from ..errors import NervkitError, user_error_from
+from ..fitting import invoked_as
 from ..models import get_method, list_methods
 from ..tasks import TaskOptions
 from ..train.config import TrainConfig
@@ -37,11 +39,21 @@ writes results/…/summary.json, rd.md, rd.png and results/<series>.json (schema
 
 
 def _method_from_argv(argv: Sequence[str]) -> str:
+    """The method whose architecture options ``fit`` accepts: --model, else the one a -c file names."""
+    config_file = None
     for i, arg in enumerate(argv):
         if arg == "--model" and i + 1 < len(argv):
             return argv[i + 1]
         if arg.startswith("--model="):
             return arg.split("=", 1)[1]
+        if arg in ("-c", "--config") and i + 1 < len(argv):
+            config_file = argv[i + 1]
+        elif arg.startswith("--config="):
+            config_file = arg.split("=", 1)[1]
+    if config_file:
+        from ..fit_file import method_of
+
+        return method_of(config_file) or "nerv"
     return "nerv"
 
 
@@ -58,6 +70,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                          epilog=FIT_EXAMPLE)
     fit.add_argument("video", nargs="?", help="input: video file, raw .yuv (with --raw-size), or frame folder")
     fit.add_argument("-o", "--out", required=True, help="run folder to write (or resume)")
+    fit.add_argument("-c", "--config", metavar="FILE",
+                     help="settings from a JSON or TOML file, or a run's run.json (fit it again); the options "
+                          "given on the command line override the file's")
     fit.add_argument("--sample", action="store_true", help="use the bundled Big Buck Bunny clip as input")
     fit.add_argument("--model", help=f"method: {', '.join(list_methods())} [default: nerv]")
     fit.add_argument("--preset", help="named model size (e.g. S, M, L for NeRV)")
@@ -66,7 +81,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     fit.add_argument("--size", help="resize frames to HxW, e.g. 180x320")
     fit.add_argument("--frames", help="frame range A:B (or A:B:step) of the input")
     fit.add_argument("--raw-size", help="frame size HxW of a raw .yuv input (plain --size works too)")
-    fit.add_argument("--fps", type=float, default=25.0, help="frame rate of a raw .yuv input [default: 25]")
+    fit.add_argument("--fps", type=float, help="frame rate of a raw .yuv input [default: 25]")
     fit.add_argument("--resume", action="store_true", help="continue the interrupted run in -o")
     fit.add_argument("--no-video", action="store_true", help="do not write decoded.mp4 at the end")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -145,22 +160,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                           description="Write a self-contained .nerv file; print its size, bpp and decoded quality.")
     comp.add_argument("run", help="run folder written by nervkit fit")
     comp.add_argument("-o", "--out", required=True, help="output .nerv file")
-    comp.add_argument("--bits", type=int, default=8, help="bits per weight [default: 8]")
-    comp.add_argument("--embed-bits", type=int, default=6, help="bits per per-frame embedding value [default: 6]")
-    comp.add_argument("--prune", type=float, default=0.0,
-                      help="fraction of weights REMOVED by global magnitude pruning, e.g. 0.2 [default: 0]")
-    comp.add_argument("--finetune-epochs", type=int, default=0,
-                      help="epochs of fine-tuning after pruning (masks fixed) [default: 0]")
-    comp.add_argument("--qat-epochs", type=int, default=0,
-                      help="epochs of quantization-aware fine-tuning (straight-through) [default: 0]")
-    comp.add_argument("--latent-codec", default="codec", choices=("codec", "weights"),
-                      help="latent grids (NVP): codec = 8-bit JPEG images / HEVC videos through ffmpeg, weights = "
-                           "--bits + entropy coding [default: codec]")
-    comp.add_argument("--jpeg-quality", type=int, default=2,
-                      help="JPEG quality of latent images, ffmpeg -q:v 2 (best) .. 31 [default: 2]")
-    comp.add_argument("--hevc-crf", type=int, default=21, help="x265 CRF of latent videos, 0..51 [default: 21]")
-    comp.add_argument("--hevc-fps", type=int, default=25,
-                      help="frame rate x265's rate control assumes for latent videos [default: 25]")
+    comp.set_defaults(compress_fields=add_dataclass_options(comp.add_argument_group("compression"), CompressConfig))
     comp.add_argument("--device", default="auto",
                       help="where fine-tuning and the quality check run: auto (CUDA when present), cpu, cuda "
                            "[default: auto]")
@@ -228,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(os.environ.get("NERVKIT_DEBUG"))
     try:
         args = build_parser(args_list).parse_args(args_list)
-        return int(args.handler(args) or 0)
+        with invoked_as(["nervkit", *args_list]):  # recorded in run.json's provenance
+            return int(args.handler(args) or 0)
     except NervkitError as exc:
         if debug:
             traceback.print_exc()

@@ -6,7 +6,14 @@
   entropy / Huffman reference costs;
 * :mod:`.container` — the ``.nerv`` file: magic, version, CRC-checked sections, end marker;
 * :mod:`.tensor_codec` — the payload of one quantized, entropy-coded tensor;
-* :mod:`.varint` — LEB128 varints.
+* :mod:`.varint` — LEB128 varints;
+* :mod:`.config` — :class:`~.config.CompressConfig`, the settings of a compression (every default once);
+* :mod:`.sections` — the table from storage kind to section codec (tensor, sparse, raw, jpeg, hevc) and
+  the one rule that picks a codec;
+* :mod:`.model_codec` — a fitted model ↔ a ``.nerv`` file; :mod:`.inspect` — what a file's parts cost.
+
+The stages of ``nervkit.compress`` (prune → fine-tune → QAT → refresh → write → evaluate) train, so
+they live in :mod:`nervkit.compression`, above :mod:`nervkit.train`.
 
 The byte-level format is specified in ``docs/bitstream.md``.
 """

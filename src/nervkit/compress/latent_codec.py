@@ -6,7 +6,7 @@ keyframe level (C, H, W) as C JPEGs (:func:`encode_latent_images`), a 3-D sparse
 HEVC streams (:func:`encode_latent_video`). Unlike the official scripts, the lo/hi side information
 is stored in the payload (spec §2.4: "a real codec must store these floats").
 
-ffmpeg (:mod:`nervkit.bench.ffmpeg`, imageio-ffmpeg's static n9.0.2 build) does all the coding, fed
+ffmpeg (:mod:`nervkit.io.ffmpeg`, imageio-ffmpeg's static n9.0.2 build) does all the coding, fed
 raw ``gray`` frames on stdin and returning raw ``gray`` frames on stdout; nothing touches the disk.
 Both codecs run single-threaded with ``-flags/-fflags +bitexact``, so the same tensor always gives the
 same bytes on any machine (tested). Decoding runs with ``-err_detect explode -xerror``: a payload whose
@@ -53,8 +53,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..bench.ffmpeg import run_ffmpeg
 from ..errors import BitstreamError, ConfigError, NervkitError
+from ..io.ffmpeg import run_ffmpeg
 from .tensor_codec import MAX_ELEMENTS
 from .varint import encode_uvarint, read_uvarint
 

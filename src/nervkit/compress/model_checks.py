@@ -13,9 +13,7 @@ from ..models.registry import MethodSpec
 from ..resources import format_bytes
 from .container import Section
 from .header import label, shape_text
-from .raw_codec import raw_meta
-from .tensor_codec import MAX_ELEMENTS, read_shape
-from .varint import read_uvarint
+from .sections import SECTION_CODECS
 
 #: submodules the header's model may register: a fixed allowance (encoders, which are not stored) plus
 #: this many per stored tensor (a crafted "a million layers" config is refused while it is being built)
@@ -79,28 +77,9 @@ def check_tensor_shapes(found: dict[str, tuple[int, ...]], expected: dict[str, t
 
 def peek_shape(section: Section, index: int) -> tuple[int, ...]:
     """The shape a tensor section declares, read from its payload header without decoding it
-    (bounded: at most MAX_ELEMENTS values); BitstreamError when that header is malformed."""
-    data = section.payload
-    where = f"section {index} ({label(section.name)})"
-    if section.kind == "tensor":
-        if len(data) < 3:
-            raise BitstreamError(f"{where}: truncated tensor header")
-        return tuple(read_shape(data, 2)[0])
-    if section.kind == "sparse":
-        return tuple(read_shape(data, 0)[0])
-    if section.kind == "raw":
-        return raw_meta(data, where)[1]
-    if section.kind in ("jpeg", "hevc"):
-        from .latent_codec import IMAGE_MAGIC, VERSION, VIDEO_MAGIC
-
-        magic, ndim = (IMAGE_MAGIC, 3) if section.kind == "jpeg" else (VIDEO_MAGIC, 4)
-        if len(data) < 2 or data[0] != magic or data[1] != VERSION:
-            raise BitstreamError(f"{where}: not a latent {section.kind} payload of version {VERSION}")
-        pos, dims = 2, []
-        for _ in range(ndim):
-            d, pos = read_uvarint(data, pos, what="latent dimension")
-            dims.append(d)
-            if math.prod(dims) > MAX_ELEMENTS:
-                raise BitstreamError(f"{where}: more than {MAX_ELEMENTS} values")
-        return tuple(dims)
-    raise BitstreamError(f"section {index} has unknown kind {section.kind!r}")
+    (bounded: at most MAX_ELEMENTS values; :data:`~.sections.SECTION_CODECS`); BitstreamError when that
+    header is malformed or the section's kind is unknown."""
+    codec = SECTION_CODECS.get(section.kind)
+    if codec is None:
+        raise BitstreamError(f"section {index} has unknown kind {section.kind!r}")
+    return codec.peek_shape(section.payload, f"section {index} ({label(section.name)})")

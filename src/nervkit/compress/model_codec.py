@@ -5,14 +5,16 @@ The file holds everything needed to decode, and nothing else (no encoder, no opt
 * section 1, kind ``header`` (UTF-8 JSON): format name, method, resolved model config, video
   geometry (frames, true H×W), fps, the model's output size, the quantization settings and the list
   of stored tensors — enough to rebuild the module with :func:`~nervkit.models.rebuild_model`;
-* then one section per stored tensor, kind ``tensor`` (quantized + entropy-coded, see
-  :mod:`.tensor_codec`) named ``group/tensor``; weights use ``bits``, per-frame side information
-  (embeddings) ``embed_bits``; pruned weight tensors (kind ``sparse``) as a coded keep-mask plus their
-  quantized non-zeros (:mod:`.sparse_codec`); non-float buffers go raw (kind ``raw``);
+* then one section per stored tensor, named after it, whose kind names its codec (the table and the
+  one rule that picks a codec are in :mod:`.sections`): ``tensor`` (quantized + entropy-coded, see
+  :mod:`.tensor_codec`); weights use ``bits``, per-frame side information (embeddings)
+  ``embed_bits``; pruned weight tensors (kind ``sparse``) as a coded keep-mask plus their quantized
+  non-zeros (:mod:`.sparse_codec`); non-float buffers go raw (kind ``raw``);
 * latent feature grids (storage kinds ``latent_image`` / ``latent_video``: NVP's keyframes and
-  sparse grid) with :class:`LatentCoding` ``codec="codec"``: every channel quantized to 8 bits (its
-  range stored) and coded as a grayscale JPEG (kind ``jpeg``) or a 4:0:0 HEVC stream (kind ``hevc``)
-  through ffmpeg (:mod:`.latent_codec`); with ``codec="weights"`` they are coded like weights.
+  sparse grid) with ``latent_codec="codec"`` (:class:`~.config.CompressConfig`): every channel
+  quantized to 8 bits (its range stored) and coded as a grayscale JPEG (kind ``jpeg``) or a 4:0:0 HEVC
+  stream (kind ``hevc``) through ffmpeg (:mod:`.latent_codec`); with ``"weights"`` they are coded like
+  weights.
 
 Decoding dequantizes with a fixed float32 formula, so the same file gives bit-identical weights —
 and, on the same device type, bit-identical frames — every time.
@@ -34,35 +36,16 @@ from ..models import Representation, VideoGeometry
 from ..models.config import config_to_dict
 from ..models.memory import check_model_memory
 from ..resources import check_memory
+from .config import CompressConfig, compress_config
 from .container import Section, read_container, unpack, write_container
 from .header import FORMAT_NAME, check_geometry, check_video, label, shape_text, validate_header
 from .model_checks import DECODE_BATCH_FRAMES, check_tensor_shapes, meta_model, peek_shape, stored_shapes
-from .quantize import dequantize, quantize
-from .raw_codec import decode_raw, encode_raw
-from .sparse_codec import decode_sparse, encode_sparse
-from .tensor_codec import decode_quantized, encode_quantized
+from .sections import SECTION_CODECS, STORAGES, encode_section
 
 #: revision of the encoder's choices (quantizer rule, coders, sparse form). The format does not change
 #: with it (old files still decode), but the same model and settings can give a different file: caches
 #: of encoded results (``nervkit bench rd``) key on it. 2 = per-tensor/per-channel chosen at equal rate.
 ENCODER_REVISION = 2
-#: a weight tensor with at least this share of exact zeros (pruned) is coded as mask + non-zeros
-SPARSE_THRESHOLD = 0.02
-
-
-LATENT_CODECS = ("codec", "weights")
-
-
-@dataclass(frozen=True)
-class LatentCoding:
-    """How latent grids are stored (NVP spec §2.4): ``codec`` = JPEG (2-D) / HEVC (3-D) through ffmpeg,
-    ``weights`` = like weights (``bits`` + entropy coding). ``jpeg_quality``: ffmpeg -q:v, 2 (best) to 31;
-    ``hevc_crf``: x265 CRF 0..51; ``hevc_fps``: the frame rate x265's rate control sees (official 25)."""
-
-    codec: str = "codec"
-    jpeg_quality: int = 2
-    hevc_crf: int = 21
-    hevc_fps: int = 25
 
 
 @dataclass(frozen=True)
@@ -121,54 +104,39 @@ class NervFile:
         return model.eval()
 
 
-def encode_model(model: Representation, *, bits: int = 8, embed_bits: int = 6,
-                 video: dict[str, Any] | None = None, latent: LatentCoding | None = None) -> list[Section]:
-    """The sections of a ``.nerv`` file for ``model`` (weights quantized to ``bits``)."""
-    from .latent_codec import encode_latent_images, encode_latent_video
-
-    latent = latent or LatentCoding()
+def encode_model(model: Representation, config: CompressConfig | None = None, *,
+                 video: dict[str, Any] | None = None, **settings: Any) -> list[Section]:
+    """The sections of a ``.nerv`` file for ``model``, coded as ``config`` says (default
+    :class:`CompressConfig`; keyword ``settings`` replace its fields, e.g. ``bits=12``). Each stored tensor
+    goes through the codec :func:`~.sections.choose_section` picks for its storage kind."""
+    config = compress_config(config, **settings)
     sections: list[Section] = []
     stored: list[dict[str, Any]] = []
-    uses_latent_codec = False
     for group in model.stored_groups():
-        depth = embed_bits if group.kind == "per_frame" else max(bits, group.min_bits)
         for name, tensor in group.tensors.items():
-            t = tensor.detach().cpu()
-            if group.kind in ("latent_image", "latent_video") and latent.codec == "codec":
-                uses_latent_codec = True
-                if group.kind == "latent_image":
-                    payload, kind = encode_latent_images(t.float(), quality=latent.jpeg_quality), "jpeg"
-                else:
-                    payload = encode_latent_video(t.float(), crf=latent.hevc_crf, fps=latent.hevc_fps)
-                    kind = "hevc"
-            elif t.is_floating_point() and t.ndim >= 2 and float((t == 0).float().mean()) >= SPARSE_THRESHOLD:
-                payload = encode_sparse(t, depth)
-                kind = "sparse"
-            elif t.is_floating_point():
-                payload = encode_quantized(quantize(t.float(), depth))
-                kind = "tensor"
-            else:
-                payload = encode_raw(t)
-                kind = "raw"
+            kind, payload = encode_section(group.kind, tensor, config, group.min_bits)
             sections.append(Section(kind, name, payload))
-            stored.append({"name": name, "group": group.name, "storage": group.kind, "values": t.numel()})
+            stored.append({"name": name, "group": group.name, "storage": group.kind, "values": tensor.numel()})
+    media = {s.media for s in STORAGES.values() if s.media}
+    latent = {"latent": config.latent_settings()} if any(s.kind in media for s in sections) else {}
     header = {
         "format": FORMAT_NAME,
         "method": model.method,
         "config": config_to_dict(model.config),
         "geometry": asdict(model.geometry),
         "output_size": list(model.output_size),
-        "quantization": {"bits": bits, "embed_bits": embed_bits,
-                         **({"latent": asdict(latent)} if uses_latent_codec else {})},
+        "quantization": {"bits": config.bits, "embed_bits": config.embed_bits, **latent},
         "video": video or {},
         "tensors": stored,
     }
     return [Section("header", "header", json.dumps(header, separators=(",", ":")).encode()), *sections]
 
 
-def write_nerv(path: str | os.PathLike[str], model: Representation, **kwargs: Any) -> int:
-    """Write ``model`` to ``path`` atomically; returns the file size in bytes."""
-    write_container(path, encode_model(model, **kwargs))
+def write_nerv(path: str | os.PathLike[str], model: Representation, config: CompressConfig | None = None,
+               **kwargs: Any) -> int:
+    """Write ``model`` to ``path`` atomically (:func:`encode_model`'s arguments); returns the file size in
+    bytes."""
+    write_container(path, encode_model(model, config, **kwargs))
     return Path(path).stat().st_size
 
 
@@ -222,17 +190,7 @@ def _parse(sections: list[Section], file_bytes: int) -> NervFile:
     tensors: dict[str, torch.Tensor] = {}
     sizes = [SectionSize("header", "header", "header", 0, len(sections[0].payload))]
     for entry, section in zip(entries, sections[1:]):
-        if section.kind == "tensor":
-            tensor = dequantize(decode_quantized(section.payload))
-        elif section.kind == "sparse":
-            tensor = decode_sparse(section.payload)
-        elif section.kind == "raw":
-            tensor = decode_raw(section.payload)
-        else:  # jpeg / hevc (_peek_shape refused any other kind)
-            from .latent_codec import decode_latent_images, decode_latent_video
-
-            decoder = decode_latent_images if section.kind == "jpeg" else decode_latent_video
-            tensor = decoder(section.payload)
+        tensor = SECTION_CODECS[section.kind].decode(section.payload)  # peek_shape refused unknown kinds
         if tuple(tensor.shape) != shapes[section.name]:  # the decoders read the shape the peek read
             declared = shape_text(shapes[section.name])
             raise BitstreamError(f"tensor {label(section.name)} decodes to shape "

@@ -3,7 +3,7 @@
 A mask here is a bool tensor of *holes*, shape ``(1, 1, H, W)`` (the same for every frame) or
 ``(N, 1, H, W)`` (one per frame); ``True`` = hole (the pixel is hidden from the model / not counted by
 the loss). Loss weights are its complement (:func:`loss_weights`: 1 = counted, as
-:class:`~nervkit.models.FrameBatch` ``mask`` and :class:`~nervkit.train.losses.ReconstructionLoss` use).
+:class:`~nervkit.data.batches.FrameBatch` ``weight`` and :class:`~nervkit.train.losses.ReconstructionLoss` use).
 
 Kinds (``--mask``):
 

@@ -11,15 +11,22 @@ video. With an inpainting mask the hole pixels get loss weight 0.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
-from ..models.base import PixelBatch
+from .batches import BatchConsumer, PixelBatch, SamplingOptions
 from .frame_store import FrameStore
 
 
 class PixelSampler:
-    """Seeded uniform (frame, pixel) samples of ``train_indices`` (see module docstring)."""
+    """Seeded uniform (frame, pixel) samples of ``train_indices`` (see module docstring).
+
+    The keys of :meth:`plan` are ``(epoch, iteration)`` pairs.
+    """
+
+    description: ClassVar[str] = "pixel samples"
+    whole_frames: ClassVar[bool] = False
 
     def __init__(self, store: FrameStore, train_indices: list[int], pixels_per_batch: int, *, seed: int,
                  loss_mask: torch.Tensor | None = None, rank: int = 0, world_size: int = 1,
@@ -28,9 +35,21 @@ class PixelSampler:
         self.frames = torch.as_tensor(train_indices, dtype=torch.long)
         self.per_rank = max(1, pixels_per_batch // world_size)
         self.seed, self.rank = seed, rank
-        self.loss_mask = loss_mask
+        self.loss_mask = None if loss_mask is None else loss_mask.to(torch.float32)
         total = pixels_per_epoch or len(train_indices) * store.height * store.width
         self.batches_per_epoch = max(1, math.ceil(total / pixels_per_batch))
+
+    @classmethod
+    def for_model(cls, model: BatchConsumer, store: FrameStore, train_indices: list[int],
+                  options: SamplingOptions) -> PixelSampler:
+        return cls(store, train_indices, options.pixels_per_batch, seed=options.seed, loss_mask=options.loss_mask,
+                   rank=options.rank, world_size=options.world_size, pixels_per_epoch=options.pixels_per_epoch)
+
+    def plan(self, epoch: int) -> list[tuple[int, int]]:
+        return [(epoch, i) for i in range(self.batches_per_epoch)]
+
+    def load(self, key: tuple[int, int]) -> PixelBatch:
+        return self.batch(*key)
 
     def batch(self, epoch: int, iteration: int) -> PixelBatch:
         """The samples of ``iteration`` in ``epoch`` (0-based) for this rank."""

@@ -3,9 +3,11 @@
 A method is a :class:`Representation` (an ``nn.Module``) plus a :class:`MethodConfig` dataclass:
 
 * ``config.resolve(geometry, target_params)`` turns user options into a fully determined
-  architecture for one video (derived strides, widths solved for a parameter budget). The resolved
-  config plus the :class:`~nervkit.models.config.VideoGeometry` rebuild the model with no access to
-  the video, which is what checkpoints and ``.nerv`` files rely on.
+  architecture for one video (derived strides, widths solved for a parameter budget): a template
+  (:meth:`MethodConfig.resolve`) over the method's hooks ``with_layout`` and ``solve_budget``, with
+  the option rules declared in ``option()`` checked in between. The resolved config plus the
+  :class:`~nervkit.models.config.VideoGeometry` rebuild the model with no access to the video, which
+  is what checkpoints and ``.nerv`` files rely on.
 * ``model(batch)`` is the training prediction for a batch of the kind the method declares in
   ``batch_kind`` (``"frames"``: frame indices with their frames; later kinds: pixel samples, clips).
 * ``model.decode(indices)`` renders frames from what is stored, at the padded ``output_size``;
@@ -30,59 +32,14 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from .config import VideoGeometry
+from ..data.batches import FrameBatch
+from ..errors import ConfigError, ModelError
+from .config import VideoGeometry, cli_flag, unresolved_options, validate_options
 
 if TYPE_CHECKING:
     from ..data import FrameStore
 
 STORAGE_KINDS = ("weights", "per_frame", "latent_image", "latent_video", "key_frames")
-
-
-@dataclass
-class FrameBatch:
-    """A training/evaluation batch of whole frames.
-
-    ``indices``: (n,) frame indices in the fitted video. ``frames``: (n, 3, H, W) float targets in
-    [0, 1] at the true size (frame-conditioned methods also read them as input). ``mask``: optional
-    (n, 1, H, W) loss weights (1 = counted). ``neighbours``: (n, 2, 3, H, W) the previous and the next
-    frame of each (an edge frame is its own missing neighbour), given only to models that declare
-    ``needs_neighbours`` (DNeRV's frame differences).
-    """
-
-    indices: torch.Tensor
-    frames: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
-    neighbours: torch.Tensor | None = None
-
-    def to(self, device: torch.device | str) -> FrameBatch:
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return FrameBatch(move(self.indices), move(self.frames), move(self.mask), move(self.neighbours))
-
-    @property
-    def target(self) -> torch.Tensor:
-        assert self.frames is not None, "this batch carries no target frames"
-        return self.frames
-
-
-@dataclass
-class PixelBatch:
-    """A training batch of single pixels (``batch_kind = "pixels"``, e.g. NVP).
-
-    ``frames``, ``rows``, ``cols``: (n,) long coordinates of each sample; ``target``: (n, 3) float RGB
-    in [0, 1]; ``weight``: optional (n,) loss weights (0 = not counted: inpainting holes).
-    """
-
-    frames: torch.Tensor
-    rows: torch.Tensor
-    cols: torch.Tensor
-    target: torch.Tensor
-    weight: torch.Tensor | None = None
-
-    def to(self, device: torch.device | str) -> PixelBatch:
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return PixelBatch(move(self.frames), move(self.rows), move(self.cols), move(self.target),
-                          move(self.weight))
 
 
 @dataclass
@@ -111,7 +68,16 @@ class ParameterCounts:
 
 
 class MethodConfig:
-    """Base class of method configs (frozen dataclasses declared with ``option`` fields)."""
+    """Base class of method configs (frozen dataclasses declared with ``option`` fields).
+
+    A method's config declares its options (with their rules, :func:`~nervkit.models.config.option`)
+    and :attr:`size_options`, and implements two hooks, :meth:`with_layout` and :meth:`solve_budget`;
+    :meth:`resolve` runs them in order.
+    """
+
+    #: the options that set the model size; one of them given together with a budget (--params) is a
+    #: ConfigError, since both would size the model
+    size_options: ClassVar[tuple[str, ...]] = ()
 
     def resolve(
         self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
@@ -119,9 +85,30 @@ class MethodConfig:
         """Return a fully determined config for ``geometry`` (derived sizes filled in).
 
         With ``target_params`` the method sizes itself for that budget, leaving the options named in
-        ``fixed`` (the ones the user set explicitly) as they are.
+        ``fixed`` (the ones the user set explicitly) as they are. The template: :meth:`with_layout` →
+        the option rules (:func:`~nervkit.models.config.validate_options`) → a size option and a budget
+        both given? → :meth:`solve_budget`.
         """
-        raise NotImplementedError
+        cfg = self.with_layout(geometry)
+        validate_options(cfg)
+        given = [name for name in cfg.size_options if name in fixed]
+        if target_params is not None and given:
+            raise ConfigError(f"{'/'.join(map(cli_flag, given))} and --params both set the model size: "
+                              "give one of them")
+        return cfg.solve_budget(geometry, target_params, fixed)
+
+    def with_layout(self, geometry: VideoGeometry) -> MethodConfig:
+        """This config with what follows from the frame size filled in (strides, grids). Default: as is."""
+        return self
+
+    def solve_budget(self, geometry: VideoGeometry, target: int | None,
+                     fixed: frozenset[str]) -> MethodConfig:
+        """This (laid-out, valid) config sized for ``target`` parameters, never changing the options in
+        ``fixed``; ``target`` None: no budget was given (a method with a default budget sizes itself for
+        it). Default: as is without a budget."""
+        if target is None:
+            return self
+        raise NotImplementedError(f"{type(self).__name__} cannot be sized for a parameter budget")
 
 
 class Representation(nn.Module):
@@ -141,6 +128,11 @@ class Representation(nn.Module):
 
     def __init__(self, config: MethodConfig, geometry: VideoGeometry) -> None:
         super().__init__()
+        missing = unresolved_options(config)
+        if missing:
+            unset = ", ".join(map(cli_flag, missing))
+            raise ModelError(f"{type(self).__name__} config is not resolved ({unset} still to be derived): "
+                             "call config.resolve(geometry) first")
         self.config = config
         self.geometry = geometry
 
@@ -184,7 +176,8 @@ class Representation(nn.Module):
             return self.decode(lo)
         per_frame = self._per_frame_buffers()
         if per_frame is not None:
-            mixed = {name: torch.lerp(buf[lo], buf[hi], w.to(buf.dtype).view(-1, *[1] * (buf.dim() - 1)))
+            mixed = {name: torch.lerp(buf[lo.to(buf.device)], buf[hi.to(buf.device)],
+                                      w.to(buf).view(-1, *[1] * (buf.dim() - 1)))
                      for name, buf in per_frame.items()}
             with _swapped_buffers(self, mixed):
                 return self.decode(torch.arange(len(pos), device=pos.device))

@@ -3,6 +3,9 @@
 A method's configuration is a dataclass whose fields are declared with :func:`option`; the ``help``
 text of each field becomes the ``--help`` of the matching CLI option, and the whole dataclass is
 stored (as JSON) in checkpoints and ``.nerv`` files so that a model can be rebuilt from them alone.
+The rules a value must follow (``choices``, ``min``, ``max``, ``positive``, ``odd``, ``length``) are
+declared there too and checked by one validator, :func:`validate_options`, which raises
+:class:`~nervkit.errors.ConfigError` naming the CLI option (``--kernel-max must be odd, got 4``).
 """
 
 from __future__ import annotations
@@ -17,12 +20,32 @@ from ..errors import ConfigError
 T = TypeVar("T")
 
 
-def option(default: Any = MISSING, help: str = "", *, choices: tuple | None = None, cli: bool = True) -> Any:
-    """Declare a config field with CLI help text (and optional allowed values)."""
-    meta = {"help": help, "choices": choices, "cli": cli}
+#: the value rules :func:`option` accepts besides ``choices`` (checked by :func:`validate_options`)
+RULES = ("min", "max", "positive", "odd", "length")
+
+
+def option(default: Any = MISSING, help: str = "", *, choices: tuple | None = None, cli: bool = True,
+           min: float | str | None = None, max: float | str | None = None, positive: bool = False,
+           odd: bool = False, length: int | None = None, derived: bool = False) -> Any:
+    """Declare a config field with its CLI help text and the rules its value follows.
+
+    ``choices``: the allowed values. ``min`` / ``max``: inclusive bounds, a number or the name of
+    another field of the same config (``min="kernel_min"``). ``positive``: > 0 (NaN fails every
+    bound). ``odd``: an odd integer. On a tuple field ``length`` is the number of values it takes and
+    the other rules apply to each value. ``derived``: 0 or empty means "derived by ``resolve``" (from
+    the frame size or a budget); a module refuses a config whose derived options are still unset.
+    ``cli=False`` keeps the field off the command line.
+    """
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for sequence defaults")
+    meta = {"help": help, "choices": choices, "cli": cli, "min": min, "max": max, "positive": positive,
+            "odd": odd, "length": length, "derived": derived}
     return field(default=default, metadata=meta)
+
+
+def cli_flag(name: str) -> str:
+    """The CLI option of config field ``name``: ``kernel_max`` → ``--kernel-max``."""
+    return "--" + name.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -90,7 +113,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
     if unknown:
         raise ConfigError(f"unknown option(s) for {cls.__name__}: {', '.join(unknown)}")
     hints = typing.get_type_hints(cls)
-    kwargs = {k: _coerce(v, hints[k], "--" + k.replace("_", "-")) for k, v in data.items()}
+    kwargs = {k: _coerce(v, hints[k], cli_flag(k)) for k, v in data.items()}
     return cls(**kwargs)
 
 
@@ -117,9 +140,48 @@ def check_choice(name: str, value: Any, choices: tuple) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
-def validate_choices(config: Any) -> None:
-    """Check every field declared with ``choices``."""
+def validate_options(config: Any) -> None:
+    """Check every field of ``config`` against the rules its :func:`option` declares; the first value
+    that breaks one is a ConfigError naming the CLI option, the rule and the value."""
     for f in fields(config):
-        choices = f.metadata.get("choices")
-        if choices:
-            check_choice("--" + f.name.replace("_", "-"), getattr(config, f.name), choices)
+        meta, value, name = f.metadata, getattr(config, f.name), cli_flag(f.name)
+        if value is None:
+            continue
+        if meta.get("choices"):
+            check_choice(name, value, meta["choices"])
+        if meta.get("length") is not None and len(value) != meta["length"]:
+            raise ConfigError(f"{name} takes {meta['length']} values, got {_shown(value)}")
+        for item in value if isinstance(value, tuple) else (value,):
+            broken = _broken_rule(config, meta, item)
+            if broken:
+                each = " (each value)" if isinstance(value, tuple) else ""
+                raise ConfigError(f"{name} must be {broken}{each}, got {_shown(value)}")
+
+
+#: the old name of :func:`validate_options` (it checked ``choices`` only)
+validate_choices = validate_options
+
+
+def _broken_rule(config: Any, meta: Any, value: Any) -> str | None:
+    """The rule of ``meta`` that ``value`` breaks, in words (None when it follows them all)."""
+    if meta.get("positive") and not value > 0:
+        return "positive"
+    for key, holds, words in (("min", lambda v, b: v >= b, ">="), ("max", lambda v, b: v <= b, "<=")):
+        bound = meta.get(key)
+        if bound is None:
+            continue
+        shown = f"{cli_flag(bound)} ({getattr(config, bound)})" if isinstance(bound, str) else f"{bound}"
+        if not holds(value, getattr(config, bound) if isinstance(bound, str) else bound):
+            return f"{words} {shown}"
+    if meta.get("odd") and value % 2 != 1:
+        return "odd"
+    return None
+
+
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def unresolved_options(config: Any) -> list[str]:
+    """The options declared ``derived`` that are still 0 or empty (``resolve`` has not filled them)."""
+    return [f.name for f in fields(config) if f.metadata.get("derived") and not getattr(config, f.name)]

@@ -48,33 +48,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError, InputError, ModelError
-from .base import FrameBatch, MethodConfig, ParameterCounts, Representation, StoredGroup
+from ..errors import ConfigError, ModelError
+from .base import ParameterCounts
 from .blocks import ACTIVATIONS, UpsampleBlock, output_activation
 from .config import VideoGeometry, option
 from .convnext import ConvNeXtEncoder, DNeRVCodeEncoder
-from .hybrid import (
-    check_kernels,
-    check_size_options,
-    index_batches,
-    kernel_sizes,
-    module_size,
-    pad_frames,
-    reduced_widths,
-    upsample_stages,
-)
-from .registry import register_method
-from .sizing import resolve_layout, solve_for_budget
+from .frame_conditioned import FrameConditioned, FrameConditionedConfig
+from .hybrid import module_size, pad_frames, upsample_stages
+from .registry import count_parameter_kinds, register_method
+from .sizing import solve_for_budget, stage_widths
 
-if TYPE_CHECKING:
-    from ..data import FrameStore
-
-FUSIONS = ("ccu", "conv", "sum")
+STREAM_FUSIONS = ("ccu", "conv", "sum")
 ENCODERS = ("hnerv", "dnerv-code")
 BUDGET_COUNTS = ("stored", "paper")
 #: decoder stages DNeRV is built with when the strides are derived (the paper's five)
@@ -82,60 +70,59 @@ DERIVED_STAGES = 5
 
 
 @dataclass(frozen=True)
-class DNeRVConfig(MethodConfig):
+class DNeRVConfig(FrameConditionedConfig):
     """DNeRV architecture. Zero/empty sizes are derived from the frame size and the budget."""
 
-    strides: tuple[int, ...] = option((), "decoder strides, e.g. 5,4,4,2,2 (empty = derive, five stages)")
-    embed_height: int = option(0, "content embedding height h (0 = derive: frame height / Π strides)")
-    embed_width: int = option(0, "content embedding width w (0 = derive: frame width / Π strides)")
-    embed_channels: int = option(16, "content embedding channels (values per cell stored for every frame)")
-    diff_channels: int = option(2, "difference embedding channels (stored for every frame)")
+    strides: tuple[int, ...] = option((), "decoder strides, e.g. 5,4,4,2,2 (empty = derive, five stages)",
+                                      derived=True)
+    embed_height: int = option(0, "content embedding height h (0 = derive: frame height / Π strides)",
+                               min=0, derived=True)
+    embed_width: int = option(0, "content embedding width w (0 = derive: frame width / Π strides)",
+                              min=0, derived=True)
+    embed_channels: int = option(16, "content embedding channels (values per cell stored for every frame)",
+                                 min=1)
+    diff_channels: int = option(2, "difference embedding channels (stored for every frame)", min=1)
     diff_stage: int = option(2, "the difference embedding has the size of this decoder stage's output: "
                                 "2 = 2x40x80 at 960x1920 (paper default), 1 = 2x10x20")
     diff_strides: tuple[int, ...] = option((), "difference encoder strides (empty = the decoder strides "
-                                               "after --diff-stage; the paper's 640x1280 uses 2,2,2,2)")
+                                               "after --diff-stage; the paper's 640x1280 uses 2,2,2,2)",
+                                           derived=True)
     fusion_stage: int = option(3, "fuse the two streams after this decoder stage")
     fusion: str = option("ccu", "fusion: ccu (collaborative content unit, paper Eq. 5), conv or sum",
-                         choices=FUSIONS)
+                         choices=STREAM_FUSIONS)
     fusion_kernel: int = option(3, "kernel K_c of the fusion convs (paper Table 8: 3 at 640x1280, 1 at "
-                                   "480x960 and 960x1920; official code: 3)")
-    diff_kernel: int = option(3, "kernel of the difference-stream blocks")
-    head_kernel: int = option(1, "kernel of the output conv (paper Eq. 6: 1; official code: 3)")
+                                   "480x960 and 960x1920; official code: 3)", min=1, odd=True)
+    diff_kernel: int = option(3, "kernel of the difference-stream blocks", min=1, odd=True)
+    head_kernel: int = option(1, "kernel of the output conv (paper Eq. 6: 1; official code: 3)", min=1,
+                              odd=True)
     encoder: str = option("hnerv", "encoders: hnerv (HNeRV's ConvNeXt encoder, as the paper) or dnerv-code "
                                    "(the official code's variant)", choices=ENCODERS)
-    encoder_width: int = option(64, "channels of the encoder stages (c1)")
-    channels: int = option(0, "decoder width C_init (0 = solved for --params or --model-size)")
-    model_size: float = option(1.5, "budget in millions when neither --channels nor --params is given")
+    encoder_width: int = option(64, "channels of the encoder stages (c1)", min=1)
+    channels: int = option(0, "decoder width C_init (0 = solved for --params or --model-size)", min=0,
+                           derived=True)
+    model_size: float = option(1.5, "budget in millions when neither --channels nor --params is given",
+                               positive=True)
     budget_counts: str = option("stored", "what a budget counts: stored (every stored value, both "
                                           "embeddings) or paper (decoder + content embeddings)",
                                 choices=BUDGET_COUNTS)
-    kernel_min: int = option(1, "kernel of the first decoder block; block i uses min(kmin + 2i, kmax)")
-    kernel_max: int = option(5, "largest decoder kernel")
-    reduction: float = option(1.2, "each decoder block divides the width by this (rounded down)")
+    kernel_min: int = option(1, "kernel of the first decoder block; block i uses min(kmin + 2i, kmax)",
+                             min=1, odd=True)
+    kernel_max: int = option(5, "largest decoder kernel", min="kernel_min", odd=True)
+    reduction: float = option(1.2, "each decoder block divides the width by this (rounded down)",
+                              positive=True)
     activation: str = option("gelu", "activation", choices=ACTIVATIONS)
     output: str = option("sigmoid", "output activation: sigmoid or tanh*0.5+0.5", choices=("sigmoid", "tanh"))
 
-    def resolve(
-        self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
-    ) -> DNeRVConfig:
-        cfg = self._with_layout(geometry)
-        _check_options(cfg)
-        check_size_options(target_params, fixed)
-        if target_params is not None:
-            cfg = replace(cfg, model_size=target_params / 1e6)  # recorded in the resolved config
-        elif cfg.channels:
-            return cfg
-        return replace(cfg, channels=solve_channels(cfg, geometry, round(cfg.model_size * 1e6)))
-
-    def _with_layout(self, geometry: VideoGeometry) -> DNeRVConfig:
-        layout = resolve_layout(geometry.height, geometry.width, self.strides, self.embed_height,
-                                self.embed_width)
-        strides = layout.strides
+    def with_layout(self, geometry: VideoGeometry) -> DNeRVConfig:
+        """The shared layout; derived strides padded with stride-1 stages after the first to five
+        stages; the difference encoder's strides (those after ``diff_stage``, unless given)."""
+        cfg = super().with_layout(geometry)
+        strides = cfg.strides
         if not self.strides and len(strides) < DERIVED_STAGES:  # 5,2,2 → 5,1,1,2,2
             strides = strides[:1] + (1,) * (DERIVED_STAGES - len(strides)) + strides[1:]
-        cfg = replace(self, strides=strides, embed_height=layout.grid_height, embed_width=layout.grid_width)
+            cfg = replace(cfg, strides=strides)
         if not 0 <= cfg.diff_stage < cfg.fusion_stage <= len(strides):
-            raise ModelError(
+            raise ConfigError(
                 f"DNeRV needs 0 <= --diff-stage < --fusion-stage <= the number of decoder stages; got "
                 f"{cfg.diff_stage}, {cfg.fusion_stage} and {len(strides)} stages (strides {_text(strides)})"
             )
@@ -149,59 +136,39 @@ class DNeRVConfig(MethodConfig):
             )
         return cfg
 
+    @property
+    def widths(self) -> list[int]:
+        """The output width of every decoder stage, C_{i+1} = ⌊C_i / r⌋ from C_init (appendix Table 8)."""
+        return stage_widths(self.channels, len(self.strides), self.reduction, rounding="floor")
+
+    def solve_channels(self, geometry: VideoGeometry, budget: int) -> int:
+        """The C_init whose count (``budget_counts``: every stored value, or the paper's accounting) is
+        closest to ``budget``, counted on the meta device (no weights allocated). 1.5 M at 180×320 with
+        132 frames: C_init 111 for the paper's accounting (1,483,758), 51 for every stored value
+        (1,506,644), the two official 180×320 baselines."""
+
+        def count(c: int) -> int:
+            counts = count_parameter_kinds("dnerv", replace(self, channels=c), geometry)
+            return counts.total if self.budget_counts == "stored" else counts.official
+
+        if count(1) > budget:
+            raise ModelError(
+                f"a budget of {budget:,} parameters is too small for DNeRV at {geometry.height}x"
+                f"{geometry.width} with {geometry.num_frames} frames (the smallest model takes {count(1):,} "
+                f"counted as --budget-counts {self.budget_counts}); use a larger budget, larger strides or a "
+                f"smaller embedding (--diff-stage, --embed-channels)"
+            )
+        return solve_for_budget(count, budget)
+
 
 def _text(strides: tuple[int, ...]) -> str:
     return ",".join(map(str, strides))
-
-
-def _check_options(cfg: DNeRVConfig) -> None:
-    for name in ("embed_channels", "diff_channels", "encoder_width"):
-        if getattr(cfg, name) < 1:
-            raise ModelError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-    check_kernels(cfg.kernel_min, cfg.kernel_max)
-    for name in ("fusion_kernel", "diff_kernel", "head_kernel"):
-        k = getattr(cfg, name)
-        if k < 1 or k % 2 == 0:
-            raise ModelError(f"--{name.replace('_', '-')} must be odd and >= 1, got {k}")
-    if not cfg.reduction > 0 or not cfg.model_size > 0 or cfg.channels < 0:
-        raise ModelError("--reduction and --model-size must be positive and --channels >= 0")
-
-
-def stage_widths(cfg: DNeRVConfig) -> list[int]:
-    """C_init followed by the output width of every decoder stage, C_{i+1} = ⌊C_i / r⌋ (Table 8)."""
-    return [cfg.channels, *reduced_widths(cfg.channels, len(cfg.strides), cfg.reduction, rounding="floor")]
 
 
 def diff_grid(cfg: DNeRVConfig) -> tuple[int, int]:
     """(h', w') of the difference embedding: the output size of decoder stage ``diff_stage``."""
     f = math.prod(cfg.strides[: cfg.diff_stage])
     return cfg.embed_height * f, cfg.embed_width * f
-
-
-def content_encoder_strides(cfg: DNeRVConfig) -> tuple[int, ...]:
-    """The decoder strides without the stride-1 stages (same product: the content embedding grid)."""
-    return tuple(s for s in cfg.strides if s > 1) or (1,)
-
-
-def solve_channels(cfg: DNeRVConfig, geometry: VideoGeometry, budget: int) -> int:
-    """The C_init whose count (``budget_counts``: every stored value, or the paper's accounting) is
-    closest to ``budget``, counted on the meta device (no weights allocated). 1.5 M at 180×320 with 132
-    frames: C_init 111 for the paper's accounting (1,483,758), 51 for every stored value (1,506,644),
-    the two official 180×320 baselines."""
-
-    def count(c: int) -> int:
-        with torch.device("meta"):
-            counts = DNeRV(replace(cfg, channels=c), geometry).parameter_counts()
-        return counts.total if cfg.budget_counts == "stored" else counts.official
-
-    if count(1) > budget:
-        raise ModelError(
-            f"a budget of {budget:,} parameters is too small for DNeRV at {geometry.height}x{geometry.width} "
-            f"with {geometry.num_frames} frames (the smallest model takes {count(1):,} counted as "
-            f"--budget-counts {cfg.budget_counts}); use a larger budget, larger strides or a smaller "
-            f"embedding (--diff-stage, --embed-channels)"
-        )
-    return solve_for_budget(count, budget)
 
 
 class CollaborativeContentUnit(nn.Module):
@@ -244,7 +211,7 @@ def make_fusion(name: str, channels: int, kernel: int) -> nn.Module:
         return ConvFusion(channels, kernel)
     if name == "sum":
         return SumFusion()
-    raise ConfigError(f"unknown fusion {name!r}; choose from {', '.join(FUSIONS)}")
+    raise ConfigError(f"unknown fusion {name!r}; choose from {', '.join(STREAM_FUSIONS)}")
 
 
 def frame_differences(frames: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
@@ -282,27 +249,30 @@ PRESETS = {
     # 20 % warm-up + cosine, gradient norm clipped at 0.1 (the last two are not in the paper)
     train_defaults={"loss": "l2", "lr": 5e-4, "beta1": 0.5, "batch_size": 1, "warmup": 0.2, "grad_clip": 0.1},
 )
-class DNeRV(Representation):
-    """Frame + its two differences → encoders → embeddings (stored) → decoder with fusion → frame."""
+class DNeRV(FrameConditioned):
+    """Frame + its two differences → encoders → embeddings (stored) → decoder with fusion → frame.
+
+    Both embeddings are the side information (:class:`~nervkit.models.frame_conditioned.FrameConditioned`:
+    refreshed over the whole video, stored per frame, interpolated for fractional positions)."""
 
     prune_exclude = ("head", "encoder", "diff_encoder")  # encoders are not stored: nothing to save
-    frame_side_info = True
     needs_neighbours = True
+    encoder_names = ("encoder", "diff_encoder")
+    side_info_buffers = ("content_embeddings", "diff_embeddings")
 
     def __init__(self, config: DNeRVConfig, geometry: VideoGeometry) -> None:
         super().__init__(config, geometry)
         c = config
-        if not c.strides or not c.embed_height or not c.channels or not c.diff_strides:
-            raise ModelError("DNeRV config is not resolved (call config.resolve(geometry) first)")
         encoder_cls = ConvNeXtEncoder if c.encoder == "hnerv" else DNeRVCodeEncoder
+        content_strides = tuple(s for s in c.strides if s > 1) or (1,)  # same product: the content grid
         self.encoder: nn.Module | None = encoder_cls(
-            content_encoder_strides(c), width=c.encoder_width, embed_channels=c.embed_channels)
+            content_strides, width=c.encoder_width, embed_channels=c.embed_channels)
         self.diff_encoder: nn.Module | None = encoder_cls(
             c.diff_strides, width=c.encoder_width, embed_channels=c.diff_channels, in_channels=6)
-        widths = stage_widths(c)
+        widths = [c.channels, *c.widths]  # C_init, then the output of every stage
         self.stem = nn.Conv2d(c.embed_channels, c.channels, 1)
-        self.blocks = nn.ModuleList(upsample_stages(c.channels, c.strides, kernel_sizes(len(c.strides),
-                                    c.kernel_min, c.kernel_max), widths[1:], activation=c.activation))
+        self.blocks = nn.ModuleList(upsample_stages(c.channels, c.strides, c.kernels, widths[1:],
+                                                    activation=c.activation))
         self.diff_stem = nn.Conv2d(c.diff_channels, widths[c.diff_stage], 1)
         self.diff_blocks = nn.Sequential(*(
             UpsampleBlock(widths[i], widths[i + 1], c.strides[i], kernel_size=c.diff_kernel,
@@ -316,54 +286,19 @@ class DNeRV(Representation):
                              torch.zeros(n, c.embed_channels, c.embed_height, c.embed_width))
         self.register_buffer("diff_embeddings", torch.zeros(n, c.diff_channels, *diff_grid(c)))
 
-    @property
-    def output_size(self) -> tuple[int, int]:
-        f = math.prod(self.config.strides)
-        return self.config.embed_height * f, self.config.embed_width * f
-
     # -- encoder side (training only) ------------------------------------------------------------
-    def encode(self, frames: torch.Tensor, neighbours: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, frames: torch.Tensor,
+               neighbours: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Content and difference embeddings (Eq. 4) of true-size frames (n, 3, H, W) in [0, 1] and
         their neighbours (n, 2, 3, H, W) (previous, next)."""
-        if self.encoder is None or self.diff_encoder is None:
-            raise ModelError("this DNeRV model was rebuilt from stored tensors and holds no encoders: "
-                             "it can decode its stored frames but not encode new ones")
-        self._check_frames(frames, neighbours)
+        self.check_inputs(frames, neighbours)
         frames = pad_frames(frames, self.output_size)
         neighbours = pad_frames(neighbours, self.output_size)
         return self.encoder(frames), self.diff_encoder(frame_differences(frames, neighbours))
 
-    def _check_frames(self, frames: torch.Tensor, neighbours: torch.Tensor | None) -> None:
-        size = (self.geometry.height, self.geometry.width)
-        if frames.ndim != 4 or tuple(frames.shape[1:]) != (3, *size):
-            raise InputError(f"DNeRV was fitted to 3x{size[0]}x{size[1]} frames but got frames of shape "
-                             f"{tuple(frames.shape[1:])}")
-        if neighbours is None:
-            raise ModelError("DNeRV needs the previous and next frame of every frame (FrameBatch.neighbours, "
-                             "e.g. FrameStore.neighbours(indices)); the trainer fills them")
-        if tuple(neighbours.shape) != (frames.shape[0], 2, 3, *size):
-            raise InputError(f"the neighbouring frames have shape {tuple(neighbours.shape)}, expected "
-                             f"{(frames.shape[0], 2, 3, *size)} (previous and next frame of each)")
-
-    def forward(self, batch: FrameBatch) -> torch.Tensor:
-        """Training prediction: encode the frames and their differences, decode the embeddings."""
-        self._check_frames(batch.target, batch.neighbours)
-        return self.decode_embeddings(*self.encode(batch.target, batch.neighbours))
-
-    @torch.no_grad()
-    def refresh_side_info(self, store: FrameStore, batch_size: int = 8) -> None:
-        """Run the current encoders on every frame of ``store`` (and its neighbours in the store)."""
-        n = self.geometry.num_frames
-        if len(store) != n:
-            raise ModelError(f"the store has {len(store)} frames but the model was fitted to {n}")
-        device = self.content_embeddings.device
-        for idx in index_batches(n, batch_size):
-            content, diff = self.encode(store.get(idx).to(device), store.neighbours(idx).to(device))
-            self.content_embeddings[idx[0] : idx[-1] + 1] = content
-            self.diff_embeddings[idx[0] : idx[-1] + 1] = diff
-
     # -- decoder side (stored) -------------------------------------------------------------------
-    def decode_embeddings(self, content: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+    def decode_embeddings(  # type: ignore[override]
+            self, content: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
         """Frames (n, 3, H_out, W_out) from content (n, E, h, w) and diff (n, D, h', w') embeddings
         (Eq. 5–6)."""
         stage = self.config.fusion_stage
@@ -374,24 +309,6 @@ class DNeRV(Representation):
         for block in self.blocks[stage:]:
             x = block(x)
         return output_activation(self.config.output, self.head(x))
-
-    def decode(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.decode_embeddings(self.content_embeddings[indices], self.diff_embeddings[indices])
-
-    # -- storage and accounting ------------------------------------------------------------------
-    def stored_groups(self) -> list[StoredGroup]:
-        """Decoder + fusion weights (``weights``) and both embeddings (``per_frame``); no encoders."""
-        embeddings = ("content_embeddings", "diff_embeddings")
-        decoder = {k: v for k, v in self.state_dict().items()
-                   if not k.startswith(("encoder.", "diff_encoder.")) and k not in embeddings}
-        per_frame = [StoredGroup(n, "per_frame", {n: getattr(self, n).detach()}) for n in embeddings]
-        return [StoredGroup("decoder", "weights", decoder), *per_frame]
-
-    def load_stored(self, tensors: dict[str, torch.Tensor]) -> None:
-        """A file holds no encoders: drop them, then load the decoder and embeddings strictly."""
-        del self.encoder, self.diff_encoder  # unregister (None submodules would let their keys through)
-        self.encoder = self.diff_encoder = None
-        super().load_stored(tensors)
 
     def parameter_counts(self) -> ParameterCounts:
         """Official: the decoder as the official code prints it (without the 1×1 C_init conv ``stem``)

@@ -55,7 +55,7 @@ and ``--params`` solves C from lower width 16, keeping the paper's d = 256 stem 
 ¾ of the budget: ``--params 1.5M`` at 180×320 gives C = 38 (widths 114/57/28), exactly the official
 1.5 M baseline (1,497,542 parameters, spec official-baselines-cpu.md). Below that, d is halved (with
 temporal_hidden = 2d, d₀ = ffn_dim = d/2, head width d/4) until the stem fits (see
-:func:`_solve_budget`).
+:meth:`ENeRVConfig.solve_budget`).
 """
 
 from __future__ import annotations
@@ -66,8 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, ModelError
-from .base import MethodConfig, ParameterCounts
+from .base import ParameterCounts
 from .blocks import (
     ACTIVATIONS,
     PE_ORDERS,
@@ -78,47 +77,48 @@ from .blocks import (
     output_activation,
 )
 from .config import VideoGeometry, option
-from .index_based import TIME_NORMS, IndexedRepresentation
-from .registry import register_method
-from .sizing import lower_width_trials, resolve_layout, solve_grid_channels
-from .sizing import stage_widths as nerv_stage_widths
+from .index_based import TIME_NORMS, IndexedConfig, IndexedRepresentation
+from .registry import count_parameter_kinds, count_parameters, register_method
+from .sizing import lower_width_trials, solve_grid_channels
 
 STEMS = ("disentangled", "split", "cs")
-FUSIONS = ("transformer", "mlp", "conv", "none")
+#: F_θ, the fusion of the spatial context with the temporal embedding (paper §4.1, §5.4)
+CONTEXT_FUSIONS = ("transformer", "mlp", "conv", "none")
 FIRST_BLOCKS = ("upgraded", "nerv")
 UPGRADED_RULES = ("paper", "code")
 
 
 @dataclass(frozen=True)
-class ENeRVConfig(MethodConfig):
+class ENeRVConfig(IndexedConfig):
     """E-NeRV architecture (module docstring). Zero/empty sizes are derived from the frame size."""
 
     # positional encodings (paper Eq. 2; three separate encoders, spec §1.1)
     pe_base: float = option(1.25, "base b of the temporal branch's encoding of t (0 feeds t itself)")
-    pe_levels: int = option(80, "levels L of the temporal branch's encoding of t")
+    pe_levels: int = option(80, "levels L of the temporal branch's encoding of t", min=1)
     xy_pe_base: float = option(1.25, "base b of the encoding of each spatial grid coordinate")
-    xy_pe_levels: int = option(80, "levels L of the encoding of each spatial grid coordinate")
+    xy_pe_levels: int = option(80, "levels L of the encoding of each spatial grid coordinate", min=1)
     in_pe_base: float = option(1.25, "base b of the temporal-norm branch's encoding of t "
                                      "(the paper uses 1.05 for interpolation, Table 7)")
-    in_pe_levels: int = option(80, "levels L of the temporal-norm branch's encoding of t")
+    in_pe_levels: int = option(80, "levels L of the temporal-norm branch's encoding of t", min=1)
     pe_order: str = option("interleaved", "order of the sin/cos features", choices=PE_ORDERS)
     time_norm: str = option("n-1", "frame index normalisation: t = i/(N-1) (official E-NeRV) or i/N",
                             choices=TIME_NORMS)
     # how the C x h0 x w0 feature map is made
     stem: str = option("disentangled", "feature-map generator: disentangled (E-NeRV, Eq. 3), split "
                                        "(NeRV-Split) or cs (NeRV-C_S), paper Table 2", choices=STEMS)
-    embed_dim: int = option(256, "width d of the temporal embedding and the spatial context")
-    temporal_hidden: int = option(512, "hidden width of the temporal MLP (NeRV-Split/C_S: of their MLP)")
+    embed_dim: int = option(256, "width d of the temporal embedding and the spatial context", min=1)
+    temporal_hidden: int = option(512, "hidden width of the temporal MLP (NeRV-Split/C_S: of their MLP)",
+                                  min=1)
     spatial_attention: bool = option(True, "spatial context block Phi (paper Eq. 4); off: S = S0")
     fusion: str = option("transformer", "fusion F_theta of S * t_emb: transformer (paper), mlp (E-NeRV-MLP), "
-                                        "conv (E-NeRV-Conv) or none", choices=FUSIONS)
-    heads: int = option(8, "attention heads of F_theta (Phi has one)")
-    head_dim: int = option(64, "width of each attention head")
-    ffn_dim: int = option(128, "hidden width of the feed-forward layer of Phi and F_theta")
-    cs_channels: int = option(0, "NeRV-C_S: channels C_S of the MLP's feature map (0 = C/4)")
+                                        "conv (E-NeRV-Conv) or none", choices=CONTEXT_FUSIONS)
+    heads: int = option(8, "attention heads of F_theta (Phi has one)", min=1)
+    head_dim: int = option(64, "width of each attention head", min=1)
+    ffn_dim: int = option(128, "hidden width of the feed-forward layer of Phi and F_theta", min=1)
+    cs_channels: int = option(0, "NeRV-C_S: channels C_S of the MLP's feature map (0 = C/4)", min=0)
     # temporal instance normalisation (paper Eq. 5)
     temporal_norm: bool = option(True, "temporal instance normalisation before every conv stage (Eq. 5)")
-    norm_dim: int = option(128, "width d0 of the temporal-norm MLP")
+    norm_dim: int = option(128, "width d0 of the temporal-norm MLP", min=1)
     norm_activation: bool = option(False, "activation on the norm scale/shift (official code; "
                                           "paper Eq. 5 has none)")
     # conv stages
@@ -126,43 +126,44 @@ class ENeRVConfig(MethodConfig):
                               choices=FIRST_BLOCKS)
     upgraded_rule: str = option("paper", "upgraded block width: paper (C0 = min(C, C1)/4) or code "
                                          "(C/4 only when C <= C1)", choices=UPGRADED_RULES)
-    grid_channels: int = option(196, "channels C of the starting feature map (solved by --params)")
-    grid_height: int = option(0, "starting grid height h0 (0 = derive from the frame size)")
-    grid_width: int = option(0, "starting grid width w0 (0 = derive from the frame size)")
-    strides: tuple[int, ...] = option((), "up-sampling strides, e.g. 5,2,2,2,2 (empty = derive)")
-    expansion: float = option(3.0, "stage-1 width = C x expansion")
-    reduction: float = option(2.0, "each later stage divides the width by this")
-    lower_width: int = option(96, "minimum channels of a stage")
+    grid_channels: int = option(196, "channels C of the starting feature map (solved by --params)", min=1)
+    grid_height: int = option(0, "starting grid height h0 (0 = derive from the frame size)", min=0,
+                              derived=True)
+    grid_width: int = option(0, "starting grid width w0 (0 = derive from the frame size)", min=0,
+                             derived=True)
+    strides: tuple[int, ...] = option((), "up-sampling strides, e.g. 5,2,2,2,2 (empty = derive)",
+                                      derived=True)
+    expansion: float = option(3.0, "stage-1 width = C x expansion", positive=True)
+    reduction: float = option(2.0, "each later stage divides the width by this", positive=True)
+    lower_width: int = option(96, "minimum channels of a stage", min=1)
     activation: str = option("gelu", "activation", choices=ACTIVATIONS)
     output: str = option("sigmoid", "output activation: sigmoid or (tanh+1)/2", choices=("sigmoid", "tanh"))
 
-    def resolve(
-        self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
-    ) -> ENeRVConfig:
-        layout = resolve_layout(geometry.height, geometry.width, self.strides, self.grid_height, self.grid_width)
-        cfg = replace(self, strides=layout.strides, grid_height=layout.grid_height,
-                      grid_width=layout.grid_width)
-        _check_options(cfg)
-        if target_params is None:
-            return cfg
-        if "grid_channels" in fixed:
-            raise ConfigError("--grid-channels and --params both set the model size: give one of them")
-        return _solve_budget(cfg, geometry, target_params, fixed=fixed)
+    def solve_budget(self, geometry: VideoGeometry, target: int | None, fixed: frozenset[str]) -> ENeRVConfig:
+        """C that meets ``target`` parameters (official count).
+
+        The paper's stem (d = 256: temporal MLP, Φ, F_θ, norm MLP, ~1.05 M) is fixed in size. The
+        official 1.5 M baseline at 180×320 keeps it (70 % of the budget) and scales only C, so d stays
+        256 while the stem takes at most :data:`STEM_SHARE` of the budget; below that d is halved (256,
+        128, 64, 32, 16, with the widths tied to it, :func:`_with_embed_dim`) until it does. Then, as
+        NeRV's solver, the lower width is reduced (16 → 8, 4) until the best C is at least 8 and within
+        4 % (:func:`~nervkit.models.sizing.solve_grid_channels`). Options the user set are never
+        changed. (Halving d at 1.5 M instead moves the parameters into the full-resolution convs, which
+        cost far more compute per frame.)
+        """
+        if target is None:
+            return self
+        dims = [d for d in (256, 128, 64, 32, 16) if d <= self.embed_dim and "embed_dim" not in fixed]
+        trials = [_with_embed_dim(self, d, fixed) for d in dims or [self.embed_dim]]
+        base = next((t for t in trials if _stem_size(t, geometry) <= STEM_SHARE * target), trials[-1])
+        widths_l = lower_width_trials(base.lower_width, fixed)
+        return solve_grid_channels((replace(base, lower_width=w) for w in widths_l),
+                                   lambda c: count_parameters("enerv", c, geometry), target, method="E-NeRV",
+                                   geometry=(geometry.height, geometry.width))
 
 
-def _check_options(cfg: ENeRVConfig) -> None:
-    positive = ("pe_levels", "xy_pe_levels", "in_pe_levels", "embed_dim", "temporal_hidden", "heads",
-                "head_dim", "ffn_dim", "norm_dim", "grid_channels", "lower_width")
-    for name in positive:
-        if getattr(cfg, name) < 1:
-            raise ModelError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.cs_channels < 0 or not cfg.expansion > 0 or not cfg.reduction > 0:
-        raise ModelError("--cs-channels must be >= 0 and --expansion, --reduction positive")
-
-
-def _count(cfg: ENeRVConfig, geometry: VideoGeometry) -> int:
-    with torch.device("meta"):
-        return ENeRV(cfg, geometry).parameter_counts().official
+#: the largest share of a budget the fixed-size stem may take before ``--params`` halves d
+STEM_SHARE = 0.75
 
 
 def _with_embed_dim(cfg: ENeRVConfig, d: int, fixed: frozenset[str]) -> ENeRVConfig:
@@ -175,36 +176,8 @@ def _with_embed_dim(cfg: ENeRVConfig, d: int, fixed: frozenset[str]) -> ENeRVCon
 
 def _stem_size(cfg: ENeRVConfig, geometry: VideoGeometry) -> int:
     """Parameters that do not grow with C (the stem before the d → C linear, the norm MLP)."""
-    with torch.device("meta"):
-        parts = ENeRV(replace(cfg, grid_channels=1), geometry).parameter_counts().parts
+    parts = count_parameter_kinds("enerv", replace(cfg, grid_channels=1), geometry).parts
     return sum(parts.get(k, 0) for k in ("temporal_mlp", "spatial", "phi", "fusion", "norm_mlp"))
-
-
-def _solve_budget(cfg: ENeRVConfig, geometry: VideoGeometry, target: int, tolerance: float = 0.04,
-                  min_channels: int = 8, stem_share: float = 0.75,
-                  fixed: frozenset[str] = frozenset()) -> ENeRVConfig:
-    """C that meets ``target`` parameters (official count).
-
-    The paper's stem (d = 256: temporal MLP, Φ, F_θ, norm MLP, ~1.05 M) is fixed in size. The official
-    1.5 M baseline at 180×320 keeps it (70 % of the budget) and scales only C, so d stays 256 while the
-    stem takes at most ``stem_share`` of the budget; below that d is halved (256, 128, 64, 32, 16, with
-    the widths tied to it, :func:`_with_embed_dim`) until it does. Then, as NeRV's solver, the lower
-    width is reduced (16 → 8, 4) until the best C is at least ``min_channels`` and within
-    ``tolerance``. Options the user set are never changed. (Halving d at 1.5 M instead moves the
-    parameters into the full-resolution convs, which cost far more compute per frame.)
-    """
-    dims = [d for d in (256, 128, 64, 32, 16) if d <= cfg.embed_dim and "embed_dim" not in fixed]
-    trials = [_with_embed_dim(cfg, d, fixed) for d in dims or [cfg.embed_dim]]
-    base = next((t for t in trials if _stem_size(t, geometry) <= stem_share * target), trials[-1])
-    widths_l = lower_width_trials(base.lower_width, fixed)
-    return solve_grid_channels((replace(base, lower_width=w) for w in widths_l), lambda c: _count(c, geometry),
-                               target, method="E-NeRV", geometry=(geometry.height, geometry.width),
-                               tolerance=tolerance, min_channels=min_channels)
-
-
-def stage_widths(cfg: ENeRVConfig) -> list[int]:
-    """Output channels of each stage: ⌊C·expansion⌋, then max(⌊C/reduction⌋, lower_width) (as NeRV)."""
-    return nerv_stage_widths(cfg.grid_channels, len(cfg.strides), cfg.expansion, cfg.reduction, cfg.lower_width)
 
 
 # -- building blocks ------------------------------------------------------------------------------
@@ -244,7 +217,7 @@ class MixerBlock(nn.Module):
         return self.channels(x) + x
 
 
-class ConvFusion(nn.Module):
+class ResidualConvBlock(nn.Module):
     """E-NeRV-Conv's F_θ (§5.4): x + act(conv3×3 d → d) on the h₀×w₀ map."""
 
     def __init__(self, dim: int, height: int, width: int, activation: str) -> None:
@@ -335,8 +308,6 @@ class ENeRV(IndexedRepresentation):
     def __init__(self, config: ENeRVConfig, geometry: VideoGeometry) -> None:
         super().__init__(config, geometry)
         c = config
-        if not c.strides or not c.grid_height:
-            raise ModelError("E-NeRV config is not resolved (call config.resolve(geometry) first)")
         cells, act = c.grid_height * c.grid_width, c.activation
         self.t_encoding = PositionalEncoding(c.pe_base, c.pe_levels, c.pe_order)
         if c.stem == "disentangled":
@@ -350,7 +321,7 @@ class ENeRV(IndexedRepresentation):
             self.fusion = {
                 "transformer": lambda: TransformerBlock(c.embed_dim, c.heads, c.head_dim, c.ffn_dim, act),
                 "mlp": lambda: MixerBlock(cells, c.embed_dim, c.ffn_dim, act),
-                "conv": lambda: ConvFusion(c.embed_dim, c.grid_height, c.grid_width, act),
+                "conv": lambda: ResidualConvBlock(c.embed_dim, c.grid_height, c.grid_width, act),
                 "none": lambda: None,
             }[c.fusion]()
             self.to_conv = mlp([c.embed_dim, c.grid_channels], act)
@@ -362,7 +333,7 @@ class ENeRV(IndexedRepresentation):
             self.temporal = mlp([self.t_encoding.out_dim, c.temporal_hidden, out], act)
             self.to_conv = nn.Conv2d(self.cs_channels, c.grid_channels, 1)
 
-        widths = stage_widths(c)
+        widths = c.widths
         inputs = [c.grid_channels, *widths[:-1]]
         if c.temporal_norm:
             self.in_encoding = PositionalEncoding(c.in_pe_base, c.in_pe_levels, c.pe_order)

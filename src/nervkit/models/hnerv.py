@@ -29,32 +29,20 @@ Presets are the paper's configurations (spec §3.3): 0.35/0.75/1.5/3 M at 640×1
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..errors import ModelError
-from .base import FrameBatch, MethodConfig, ParameterCounts, Representation, StoredGroup
+from .base import ParameterCounts
 from .blocks import ACTIVATIONS, NORMS, make_activation, output_activation
 from .config import VideoGeometry, option
 from .convnext import ConvNeXtEncoder
-from .hybrid import (
-    check_kernels,
-    check_size_options,
-    index_batches,
-    module_size,
-    pad_frames,
-    reduced_widths,
-    upsample_stages,
-)
-from .hybrid import kernel_sizes as _kernel_sizes
+from .frame_conditioned import FrameConditioned, FrameConditionedConfig
+from .hybrid import module_size, pad_frames, upsample_stages
 from .registry import register_method
-from .sizing import resolve_layout
-
-if TYPE_CHECKING:
-    from ..data import FrameStore
+from .sizing import stage_widths
 
 DEFAULT_BUDGET_M = 1.5
 #: the official FC layer is priced as a 3×3 conv by the budget solver (spec §3.3, §9.6)
@@ -62,91 +50,60 @@ FC_PRICE_KERNEL = 9
 
 
 @dataclass(frozen=True)
-class HNeRVConfig(MethodConfig):
+class HNeRVConfig(FrameConditionedConfig):
     """HNeRV architecture. Zero/empty sizes are derived from the frame size and the budget."""
 
-    strides: tuple[int, ...] = option((), "encoder and decoder strides, e.g. 5,4,4,2,2 (empty = derive)")
-    embed_height: int = option(0, "embedding height h (0 = derive: frame height / product of strides)")
-    embed_width: int = option(0, "embedding width w (0 = derive: frame width / product of strides)")
-    embed_channels: int = option(16, "embedding channels E (values per cell stored for every frame)")
-    encoder_width: int = option(64, "channels of the ConvNeXt encoder stages before the last")
-    channels: int = option(0, "decoder width C0 after the FC layer (0 = solved for --params or --model-size)")
+    strides: tuple[int, ...] = option((), "encoder and decoder strides, e.g. 5,4,4,2,2 (empty = derive)",
+                                      derived=True)
+    embed_height: int = option(0, "embedding height h (0 = derive: frame height / product of strides)",
+                               min=0, derived=True)
+    embed_width: int = option(0, "embedding width w (0 = derive: frame width / product of strides)",
+                              min=0, derived=True)
+    embed_channels: int = option(16, "embedding channels E (values per cell stored for every frame)", min=1)
+    encoder_width: int = option(64, "channels of the ConvNeXt encoder stages before the last", min=1)
+    channels: int = option(0, "decoder width C0 after the FC layer (0 = solved for --params or --model-size)",
+                           min=0, derived=True)
     model_size: float = option(DEFAULT_BUDGET_M, "budget in millions for the official solver when neither "
-                                                 "--channels nor --params is given (official --modelsize)")
-    kernel_min: int = option(1, "kernel of the first decoder block; block i uses min(kmin + 2i, kmax)")
-    kernel_max: int = option(5, "largest decoder kernel")
-    reduction: float = option(1.2, "each decoder block divides the width by this (rounded)")
-    lower_width: int = option(12, "minimum channels of a decoder block")
+                                                 "--channels nor --params is given (official --modelsize)",
+                               positive=True)
+    kernel_min: int = option(1, "kernel of the first decoder block; block i uses min(kmin + 2i, kmax)",
+                             min=1, odd=True)
+    kernel_max: int = option(5, "largest decoder kernel", min="kernel_min", odd=True)
+    reduction: float = option(1.2, "each decoder block divides the width by this (rounded)", positive=True)
+    lower_width: int = option(12, "minimum channels of a decoder block", min=1)
     activation: str = option("gelu", "activation", choices=ACTIVATIONS)
     norm: str = option("none", "normalisation after each pixel shuffle", choices=NORMS)
     output: str = option("tanh", "output activation: tanh*0.5+0.5 or sigmoid", choices=("tanh", "sigmoid"))
 
-    def resolve(
-        self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
-    ) -> HNeRVConfig:
-        cfg = self._with_layout(geometry)
-        _check_options(cfg)
-        check_size_options(target_params, fixed)
-        if target_params is None and cfg.channels:
-            return cfg
-        if target_params is not None:  # the resolved config records the budget it was solved for
-            cfg = replace(cfg, model_size=target_params / 1e6)
-        budget = round(cfg.model_size * 1e6)
-        return replace(cfg, channels=solve_channels(cfg, geometry, budget))
+    @property
+    def widths(self) -> list[int]:
+        """Output channels of each decoder block: C_{i+1} = max(round(C_i / r), lower_width) (paper
+        §3.2; spec §1.2; Python's round, half to even, as the official code: 82.5 → 82)."""
+        return stage_widths(self.channels, len(self.strides), self.reduction, lower=self.lower_width,
+                            rounding="round")
 
-    def _with_layout(self, geometry: VideoGeometry) -> HNeRVConfig:
-        layout = resolve_layout(geometry.height, geometry.width, self.strides, self.embed_height,
-                                self.embed_width)
-        return replace(self, strides=layout.strides, embed_height=layout.grid_height,
-                       embed_width=layout.grid_width)
+    def solve_channels(self, geometry: VideoGeometry, budget: int) -> int:
+        """The official C₀ for a budget (spec §3.3): ⌊largest root of a·x² + b·x − D⌋.
 
-
-def _check_options(cfg: HNeRVConfig) -> None:
-    positive = ("embed_channels", "encoder_width", "kernel_min", "lower_width")
-    for name in positive:
-        if getattr(cfg, name) < 1:
-            raise ModelError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-    check_kernels(cfg.kernel_min, cfg.kernel_max)
-    if not cfg.reduction > 0 or not cfg.model_size > 0 or cfg.channels < 0:
-        raise ModelError("--reduction and --model-size must be positive and --channels >= 0")
-
-
-def kernel_sizes(cfg: HNeRVConfig) -> list[int]:
-    """Kernel of each decoder block: k_i = min(k_min + 2i, k_max) (spec §1.2)."""
-    return _kernel_sizes(len(cfg.strides), cfg.kernel_min, cfg.kernel_max)
-
-
-def stage_widths(cfg: HNeRVConfig) -> list[int]:
-    """Output channels of each decoder block: C_{i+1} = max(round(C_i / r), lower_width) (spec §1.2;
-    Python's round, half to even, as the official code: 82.5 → 82)."""
-    return reduced_widths(cfg.channels, len(cfg.strides), cfg.reduction, lower=cfg.lower_width)
-
-
-def embedding_values(cfg: HNeRVConfig, geometry: VideoGeometry) -> int:
-    """P_e = N·E·h·w: the stored embedding values of the whole video."""
-    return geometry.num_frames * cfg.embed_channels * cfg.embed_height * cfg.embed_width
-
-
-def solve_channels(cfg: HNeRVConfig, geometry: VideoGeometry, budget: int) -> int:
-    """The official C₀ for a budget (spec §3.3): ⌊largest root of a·x² + b·x − D⌋.
-
-    D = budget − P_e is what is left for the decoder; stage i maps C₀/rⁱ to C₀/r^{i+1}·sᵢ² channels
-    with a kᵢ×kᵢ kernel, hence a = Σᵢ r^{−(2i+1)}·sᵢ²·kᵢ²; b = 9E prices the FC layer (as a 3×3 conv).
-    Biases, the head and the rounding of the widths are left out, as in the official solver, so the
-    realised count differs from the budget by a few per cent.
-    """
-    r = cfg.reduction
-    a = sum(r ** -(2 * i + 1) * s * s * k * k for i, (s, k) in enumerate(zip(cfg.strides, kernel_sizes(cfg))))
-    b = FC_PRICE_KERNEL * cfg.embed_channels
-    room = budget - embedding_values(cfg, geometry)
-    root = (-b + math.sqrt(b * b + 4 * a * room)) / (2 * a) if room > 0 else 0.0
-    if root < 1:
-        raise ModelError(
-            f"a budget of {budget:,} parameters is too small for HNeRV at {geometry.height}x{geometry.width} "
-            f"with {geometry.num_frames} frames (the embeddings alone take "
-            f"{embedding_values(cfg, geometry):,}); use a larger budget, fewer --embed-channels or larger strides"
-        )
-    return math.floor(root)
+        D = budget − P_e is what is left for the decoder, P_e = N·E·h·w the stored embedding values;
+        stage i maps C₀/rⁱ to C₀/r^{i+1}·sᵢ² channels with a kᵢ×kᵢ kernel, hence
+        a = Σᵢ r^{−(2i+1)}·sᵢ²·kᵢ²; b = 9E prices the FC layer (as a 3×3 conv). Biases, the head and the
+        rounding of the widths are left out, as in the official solver, so the realised count differs
+        from the budget by a few per cent.
+        """
+        r = self.reduction
+        a = sum(r ** -(2 * i + 1) * s * s * k * k for i, (s, k) in enumerate(zip(self.strides, self.kernels)))
+        b = FC_PRICE_KERNEL * self.embed_channels
+        embeddings = geometry.num_frames * self.embed_channels * self.embed_height * self.embed_width
+        room = budget - embeddings
+        root = (-b + math.sqrt(b * b + 4 * a * room)) / (2 * a) if room > 0 else 0.0
+        if root < 1:
+            raise ModelError(
+                f"a budget of {budget:,} parameters is too small for HNeRV at {geometry.height}x"
+                f"{geometry.width} with {geometry.num_frames} frames (the embeddings alone take "
+                f"{embeddings:,}); use a larger budget, fewer --embed-channels or larger strides"
+            )
+        return math.floor(root)
 
 
 PAPER_STRIDES = {"640x1280": (5, 4, 4, 2, 2), "960x1920": (5, 4, 4, 3, 2), "480x960": (5, 4, 3, 2, 2)}
@@ -168,85 +125,39 @@ PRESETS = {
     # the README recipe (spec §3.5): L2 loss, Adam (0.9, 0.999), lr 1e-3, batch 2, 10 % warm-up + cosine
     train_defaults={"loss": "l2", "lr": 1e-3, "beta1": 0.9, "batch_size": 2, "warmup": 0.1},
 )
-class HNeRV(Representation):
-    """Frame → encoder → embedding (stored) → decoder → frame (see module docstring)."""
+class HNeRV(FrameConditioned):
+    """Frame → encoder → embedding (stored) → decoder → frame (see module docstring).
+
+    The embeddings are the side information (:class:`~nervkit.models.frame_conditioned.FrameConditioned`:
+    refreshed over the whole video, stored per frame, interpolated for fractional positions)."""
 
     # the head as in NeRV; the encoder is not stored, so pruning it would save nothing
     prune_exclude = ("head", "encoder")
-    frame_side_info = True
+    side_info_buffers = ("embeddings",)
 
     def __init__(self, config: HNeRVConfig, geometry: VideoGeometry) -> None:
         super().__init__(config, geometry)
         c = config
-        if not c.strides or not c.embed_height or not c.channels:
-            raise ModelError("HNeRV config is not resolved (call config.resolve(geometry) first)")
         self.encoder: ConvNeXtEncoder | None = ConvNeXtEncoder(
             c.strides, width=c.encoder_width, embed_channels=c.embed_channels
         )
         self.stem = nn.Sequential(nn.Conv2d(c.embed_channels, c.channels, 1), make_activation(c.activation))
-        widths = stage_widths(c)
-        self.blocks = nn.Sequential(*upsample_stages(c.channels, c.strides, kernel_sizes(c), widths,
+        widths = c.widths
+        self.blocks = nn.Sequential(*upsample_stages(c.channels, c.strides, c.kernels, widths,
                                                      activation=c.activation, norm=c.norm))
         self.head = nn.Conv2d(widths[-1], 3, 3, padding=1)
         shape = (geometry.num_frames, c.embed_channels, c.embed_height, c.embed_width)
         self.register_buffer("embeddings", torch.zeros(shape))
 
-    @property
-    def output_size(self) -> tuple[int, int]:
-        f = math.prod(self.config.strides)
-        return self.config.embed_height * f, self.config.embed_width * f
-
-    # -- encoder side (training only) ------------------------------------------------------------
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """Embeddings (n, E, h, w) of true-size frames (n, 3, H, W) in [0, 1] (paper §3.1)."""
-        if self.encoder is None:
-            raise ModelError("this HNeRV model was rebuilt from stored tensors and holds no encoder: "
-                             "it can decode its stored frames but not encode new ones")
+    def encode(self, frames: torch.Tensor, neighbours: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings (n, E, h, w) of true-size frames (n, 3, H, W) in [0, 1] (paper §3.1, Fig. 3)."""
+        self.check_inputs(frames)
         return self.encoder(pad_frames(frames, self.output_size))
 
-    def forward(self, batch: FrameBatch) -> torch.Tensor:
-        """Training prediction: encode the batch's frames, decode their embeddings."""
-        return self.decode_embeddings(self.encode(batch.target))
-
-    @torch.no_grad()
-    def refresh_side_info(self, store: FrameStore, batch_size: int = 8) -> None:
-        """Run the current encoder on every frame of ``store`` into the stored embeddings."""
-        n = self.geometry.num_frames
-        if len(store) != n:
-            raise ModelError(f"the store has {len(store)} frames but the model was fitted to {n}")
-        device = self.embeddings.device
-        for idx in index_batches(n, batch_size):
-            self.embeddings[idx[0] : idx[-1] + 1] = self.encode(store.get(idx).to(device))
-
-    # -- decoder side (stored) -------------------------------------------------------------------
-    def decode_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def decode_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Frames (n, 3, H_out, W_out) from embeddings (n, E, h, w) (paper §3.2, Fig. 3)."""
         x = self.blocks(self.stem(embeddings))
         return output_activation(self.config.output, self.head(x))
-
-    def decode(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.decode_embeddings(self.embeddings[indices])
-
-    def decode_at(self, positions: torch.Tensor) -> torch.Tensor:
-        """Frames at fractional positions: the stored embeddings of the two neighbouring frames,
-        linearly interpolated, through the decoder (HNeRV has no continuous time input)."""
-        _, lo, hi, w = self._neighbours(positions)
-        lo, hi, w = lo.to(self.embeddings.device), hi.to(self.embeddings.device), w.to(self.embeddings.device)
-        return self.decode_embeddings(torch.lerp(self.embeddings[lo], self.embeddings[hi], w.view(-1, 1, 1, 1)))
-
-    # -- storage and accounting ------------------------------------------------------------------
-    def stored_groups(self) -> list[StoredGroup]:
-        """Decoder weights (``weights``) and the per-frame embeddings (``per_frame``); no encoder."""
-        decoder = {k: v for k, v in self.state_dict().items()
-                   if not k.startswith("encoder.") and k != "embeddings"}
-        return [StoredGroup("decoder", "weights", decoder),
-                StoredGroup("embeddings", "per_frame", {"embeddings": self.embeddings.detach()})]
-
-    def load_stored(self, tensors: dict[str, torch.Tensor]) -> None:
-        """A file holds no encoder: drop it, then load the decoder and embeddings strictly."""
-        del self.encoder  # unregister the submodule (a None submodule would let encoder.* keys through)
-        self.encoder = None
-        super().load_stored(tensors)
 
     def parameter_counts(self) -> ParameterCounts:
         """Official: decoder without the 3×3 head + embeddings (spec §3.3); total: every stored

@@ -5,46 +5,27 @@ whose widths shrink stage by stage (HNeRV paper §3.2; DNeRV appendix Table 8; s
 
 * kernel of stage i (0-based): k_i = min(k_min + 2i, k_max) — 1, 3, 5, 5, 5 for k_min 1, k_max 5;
 * width of stage i+1: C_{i+1} = C_i / r, *rounded* with a lower bound (HNeRV: round, at least 12) or
-  *floored* with no bound (DNeRV: ⌊C_i / 1.2⌋);
+  *floored* with no bound (DNeRV: ⌊C_i / 1.2⌋) — :func:`~nervkit.models.sizing.stage_widths`;
 * frames are padded bottom/right (edge pixels repeated) to the network size before the encoders, and
   the decoded frames are cropped back (``Representation.crop``).
+
+The shared base of the two modules and configs is :mod:`nervkit.models.frame_conditioned`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError, ModelError
 from .blocks import UpsampleBlock
-
-WIDTH_ROUNDING = ("round", "floor")
 
 
 def kernel_sizes(stages: int, kernel_min: int, kernel_max: int) -> list[int]:
     """Kernel of each decoder stage: k_i = min(k_min + 2i, k_max)."""
     return [min(kernel_min + 2 * i, kernel_max) for i in range(stages)]
-
-
-def reduced_widths(channels: int, stages: int, reduction: float, *, lower: int = 1,
-                   rounding: str = "round") -> list[int]:
-    """Output widths of the stages: C_{i+1} = max(round_or_floor(C_i / r), lower).
-
-    ``rounding="round"`` is Python's round (half to even, as HNeRV's code: 82.5 → 82); ``"floor"`` is
-    DNeRV's ⌊·⌋. The result is never below 1.
-    """
-    if rounding not in WIDTH_ROUNDING:
-        raise ValueError(f"rounding must be one of {WIDTH_ROUNDING}, got {rounding!r}")
-    widths, c = [], channels
-    for _ in range(stages):
-        c = round(c / reduction) if rounding == "round" else math.floor(c / reduction)
-        c = max(c, lower, 1)
-        widths.append(c)
-    return widths
 
 
 def upsample_stages(channels: int, strides: tuple[int, ...], kernels: list[int], widths: list[int], *,
@@ -57,25 +38,9 @@ def upsample_stages(channels: int, strides: tuple[int, ...], kernels: list[int],
     return blocks
 
 
-def check_size_options(target_params: int | None, fixed: frozenset[str]) -> None:
-    """--params and an explicit --channels/--model-size both set the model size: refuse the pair."""
-    if target_params is None:
-        return
-    for name in ("channels", "model_size"):
-        if name in fixed:
-            raise ConfigError(f"--{name.replace('_', '-')} and --params both set the model size: "
-                              "give one of them")
-
-
 def module_size(module: nn.Module | None) -> int:
     """Parameters of ``module`` (0 for a dropped one, e.g. an encoder after ``load_stored``)."""
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
-
-
-def check_kernels(kernel_min: int, kernel_max: int) -> None:
-    if kernel_min < 1 or kernel_min % 2 == 0 or kernel_max % 2 == 0 or kernel_max < kernel_min:
-        raise ModelError(f"decoder kernels must be odd with --kernel-min <= --kernel-max, "
-                         f"got {kernel_min} and {kernel_max}")
 
 
 def pad_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -20,83 +20,59 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ModelError
-from .base import MethodConfig, ParameterCounts
+from .base import ParameterCounts
 from .blocks import ACTIVATIONS, NORMS, PE_ORDERS, PositionalEncoding, UpsampleBlock, mlp, output_activation
 from .config import VideoGeometry, option
-from .index_based import TIME_NORMS, IndexedRepresentation
-from .registry import register_method
-from .sizing import lower_width_trials, resolve_layout, solve_grid_channels
-from .sizing import stage_widths as nerv_stage_widths
+from .index_based import TIME_NORMS, IndexedConfig, IndexedRepresentation
+from .registry import count_parameters, register_method
+from .sizing import lower_width_trials, solve_grid_channels
 
 
 @dataclass(frozen=True)
-class NeRVConfig(MethodConfig):
+class NeRVConfig(IndexedConfig):
     """NeRV architecture. Zero/empty sizes are derived from the frame size."""
 
     pe_base: float = option(1.25, "positional encoding base b (0 disables the encoding)")
-    pe_levels: int = option(40, "positional encoding levels L (2L input features)")
+    pe_levels: int = option(40, "positional encoding levels L (2L input features)", min=1)
     pe_order: str = option("interleaved", "order of the sin/cos features", choices=PE_ORDERS)
     time_norm: str = option("n", "frame index normalisation: t = i/N (official NeRV) or i/(N-1)",
                             choices=TIME_NORMS)
-    mlp_hidden: int = option(512, "width D of the MLP hidden layers")
+    mlp_hidden: int = option(512, "width D of the MLP hidden layers", min=1)
     mlp_layers: int = option(1, "number of hidden MLP layers")
-    grid_channels: int = option(26, "channels C of the starting feature grid (solved by --params)")
-    grid_height: int = option(0, "starting grid height h0 (0 = derive from the frame size)")
-    grid_width: int = option(0, "starting grid width w0 (0 = derive from the frame size)")
-    strides: tuple[int, ...] = option((), "up-sampling strides, e.g. 5,2,2 (empty = derive)")
-    expansion: float = option(1.0, "stage-1 width = C x expansion")
-    reduction: float = option(2.0, "each later stage divides the width by this")
-    lower_width: int = option(96, "minimum channels of a stage")
-    blocks_per_stage: int = option(1, "NeRV blocks per stage (extra ones have stride 1)")
+    grid_channels: int = option(26, "channels C of the starting feature grid (solved by --params)", min=1)
+    grid_height: int = option(0, "starting grid height h0 (0 = derive from the frame size)", min=0,
+                              derived=True)
+    grid_width: int = option(0, "starting grid width w0 (0 = derive from the frame size)", min=0,
+                             derived=True)
+    strides: tuple[int, ...] = option((), "up-sampling strides, e.g. 5,2,2 (empty = derive)", derived=True)
+    expansion: float = option(1.0, "stage-1 width = C x expansion", positive=True)
+    reduction: float = option(2.0, "each later stage divides the width by this", positive=True)
+    lower_width: int = option(96, "minimum channels of a stage", min=1)
+    blocks_per_stage: int = option(1, "NeRV blocks per stage (extra ones have stride 1)", min=1)
     activation: str = option("swish", "activation", choices=ACTIVATIONS)
     norm: str = option("none", "normalisation after each pixel shuffle", choices=NORMS)
     output: str = option("tanh", "output activation: (tanh+1)/2 or sigmoid", choices=("tanh", "sigmoid"))
 
-    def resolve(
-        self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
-    ) -> NeRVConfig:
-        layout = resolve_layout(geometry.height, geometry.width, self.strides, self.grid_height, self.grid_width)
-        cfg = replace(self, strides=layout.strides, grid_height=layout.grid_height, grid_width=layout.grid_width)
-        for name in ("pe_levels", "mlp_hidden", "grid_channels", "lower_width", "blocks_per_stage"):
-            if getattr(cfg, name) < 1:
-                raise ModelError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-        if target_params is None:
-            return cfg
-        if "grid_channels" in fixed:
-            raise ConfigError("--grid-channels and --params both set the model size: give one of them")
-        return _solve_budget(cfg, geometry, target_params, fixed=fixed)
+    def solve_budget(self, geometry: VideoGeometry, target: int | None, fixed: frozenset[str]) -> NeRVConfig:
+        """Grid width C that meets ``target`` parameters.
 
-
-def _count(cfg: NeRVConfig, geometry: VideoGeometry) -> int:
-    with torch.device("meta"):
-        return NeRV(cfg, geometry).parameter_counts().official
-
-
-def _solve_budget(cfg: NeRVConfig, geometry: VideoGeometry, target: int, tolerance: float = 0.04,
-                  min_channels: int = 8, fixed: frozenset[str] = frozenset()) -> NeRVConfig:
-    """Grid width C that meets ``target`` parameters.
-
-    One step of C adds D·h₀·w₀ MLP weights, too coarse for small budgets, and a grid of 2–3 channels
-    starves the conv decoder (on a 36×64 clip, C = 2 with D = 64 reached 16 dB where C = 16 with
-    D = 32 reached 35 dB at the same epochs). So the MLP width D (and, when even C = 1 is too big,
-    the lower width) is halved until the best C is at least ``min_channels`` and within
-    ``tolerance`` of the budget. The official 1.5 M configuration at 180×320 (D = 512, C = 18) is
-    kept; the official 0.3 M one (C = 3) needs explicit options (``grid_channels=3``). Options the
-    user set (``fixed``: e.g. ``mlp_hidden``) are never changed.
-    """
-    hidden = cfg.mlp_hidden
-    widths_d = [hidden] + ([] if "mlp_hidden" in fixed else [d for d in (256, 128, 64, 32, 16) if d < hidden])
-    widths_l = lower_width_trials(cfg.lower_width, fixed)
-    trials = (replace(cfg, mlp_hidden=d, lower_width=w) for d in widths_d for w in widths_l)
-    return solve_grid_channels(trials, lambda c: _count(c, geometry), target, method="NeRV",
-                               geometry=(geometry.height, geometry.width), tolerance=tolerance,
-                               min_channels=min_channels)
-
-
-def stage_widths(cfg: NeRVConfig) -> list[int]:
-    """Output channels of each stage (spec §2.2)."""
-    return nerv_stage_widths(cfg.grid_channels, len(cfg.strides), cfg.expansion, cfg.reduction, cfg.lower_width)
+        One step of C adds D·h₀·w₀ MLP weights, too coarse for small budgets, and a grid of 2–3 channels
+        starves the conv decoder (on a 36×64 clip, C = 2 with D = 64 reached 16 dB where C = 16 with
+        D = 32 reached 35 dB at the same epochs). So the MLP width D (and, when even C = 1 is too big,
+        the lower width) is halved until the best C is at least 8 and within 4 % of the budget
+        (:func:`~nervkit.models.sizing.solve_grid_channels`). The official 1.5 M configuration at
+        180×320 (D = 512, C = 18) is kept; the official 0.3 M one (C = 3) needs explicit options
+        (``grid_channels=3``). Options the user set (``fixed``: e.g. ``mlp_hidden``) are never changed.
+        """
+        if target is None:
+            return self
+        hidden = self.mlp_hidden
+        halved = [] if "mlp_hidden" in fixed else [d for d in (256, 128, 64, 32, 16) if d < hidden]
+        widths_d = [hidden, *halved]
+        widths_l = lower_width_trials(self.lower_width, fixed)
+        trials = (replace(self, mlp_hidden=d, lower_width=w) for d in widths_d for w in widths_l)
+        return solve_grid_channels(trials, lambda c: count_parameters("nerv", c, geometry), target,
+                                   method="NeRV", geometry=(geometry.height, geometry.width))
 
 
 @register_method(
@@ -121,14 +97,12 @@ class NeRV(IndexedRepresentation):
     def __init__(self, config: NeRVConfig, geometry: VideoGeometry) -> None:
         super().__init__(config, geometry)
         c = config
-        if not c.strides or not c.grid_height:
-            raise ModelError("NeRV config is not resolved (call config.resolve(geometry) first)")
         self.encoding = PositionalEncoding(c.pe_base, c.pe_levels, c.pe_order)
         grid_size = c.grid_channels * c.grid_height * c.grid_width
         self.stem = mlp([self.encoding.out_dim] + [c.mlp_hidden] * c.mlp_layers + [grid_size], c.activation)
         blocks: list[nn.Module] = []
         width = c.grid_channels
-        for stride, out in zip(c.strides, stage_widths(c)):
+        for stride, out in zip(c.strides, c.widths):
             blocks.append(UpsampleBlock(width, out, stride, activation=c.activation, norm=c.norm))
             blocks.extend(
                 UpsampleBlock(out, out, 1, activation=c.activation, norm=c.norm)

@@ -34,8 +34,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ModelError
-from .base import FrameBatch, MethodConfig, ParameterCounts, PixelBatch, Representation, StoredGroup
+from ..data.batches import FrameBatch, PixelBatch
+from ..errors import ConfigError
+from .base import MethodConfig, ParameterCounts, Representation, StoredGroup
 from .config import VideoGeometry, option
 from .grids import BORDERS, MultiResPlane, SparseVolume, plane_levels
 from .registry import register_method
@@ -50,50 +51,68 @@ PLANES = (("xy", ("x", "y")), ("yt", ("t", "y")), ("xt", ("t", "x")))
 class NVPConfig(MethodConfig):
     """NVP architecture (spec §2.2). Zero sizes are derived from the video."""
 
-    levels: int = option(16, "levels L of each latent keyframe (2-D multi-resolution grid)")
-    base_resolution: int = option(16, "resolution of the coarsest keyframe level")
-    growth: float = option(1.35, "resolution growth factor between keyframe levels")
-    features: int = option(2, "features F per keyframe level (NVP-S 2, NVP-L 4)")
+    levels: int = option(16, "levels L of each latent keyframe (2-D multi-resolution grid)", min=1)
+    base_resolution: int = option(16, "resolution of the coarsest keyframe level", min=1)
+    growth: float = option(1.35, "resolution growth factor between keyframe levels", min=1)
+    features: int = option(2, "features F per keyframe level (NVP-S 2, NVP-L 4)", min=1)
     planes: str = option("square", "keyframe grids: square (official tcnn sizes) or fit (capped at the video's "
                                    "size along each axis; what --params uses)", choices=PLANE_MODES)
     border: str = option("clamp", "keyframe lookup at the upper border: clamp, or wrap (the official tcnn read)",
                          choices=BORDERS)
-    sparse_rows: int = option(300, "rows X of the sparse positional grid (0 = derive)")
-    sparse_cols: int = option(300, "columns Y of the sparse positional grid (0 = derive)")
-    sparse_frames: int = option(0, "slices S of the sparse grid along time (0 = one per frame, the official)")
-    sparse_features: int = option(2, "features D per sparse-grid vertex (NVP-S 2, NVP-L 4)")
-    sparse_window: tuple[int, ...] = option((3, 3), "neighbourhood h,w of sparse codes read around a pixel")
+    sparse_rows: int = option(300, "rows X of the sparse positional grid (0 = derive)", min=0,
+                              derived=True)
+    sparse_cols: int = option(300, "columns Y of the sparse positional grid (0 = derive)", min=0,
+                              derived=True)
+    sparse_frames: int = option(0, "slices S of the sparse grid along time (0 = one per frame, the official)",
+                                min=0, derived=True)
+    sparse_features: int = option(2, "features D per sparse-grid vertex (NVP-S 2, NVP-L 4)", min=1)
+    sparse_window: tuple[int, ...] = option((3, 3), "neighbourhood h,w of sparse codes read around a pixel",
+                                            length=2, min=1, odd=True)
     sparse_upsample: bool = option(False, "read the sparse grid bilinearly x2 up-sampled in space (paper Table 4)")
-    width: int = option(128, "width of the modulator and synthesizer layers")
-    layers: int = option(3, "modulated sine layers K (and modulator layers)")
+    width: int = option(128, "width of the modulator and synthesizer layers", min=1)
+    layers: int = option(3, "modulated sine layers K (and modulator layers)", min=1)
     modulator_activation: str = option("leaky", "modulator activation: leaky (0.01, official) or relu (paper)",
                                        choices=MODULATOR_ACTIVATIONS)
     omega_first: float = option(30.0, "frequency of the first sine layer")
     omega_hidden: float = option(1.0, "frequency of the later sine layers (official 1)")
-    render_pixels: int = option(1 << 18, "pixels rendered per tile when decoding (bounds memory)")
+    render_pixels: int = option(1 << 18, "pixels rendered per tile when decoding (bounds memory)", min=1)
 
-    def resolve(self, geometry: VideoGeometry, target_params: int | None = None,
-                fixed: frozenset[str] = frozenset()) -> NVPConfig:
-        cfg = replace(self, sparse_frames=self.sparse_frames or geometry.num_frames)
-        _check(cfg)
-        if target_params is None:
-            if not cfg.sparse_rows or not cfg.sparse_cols:
-                cfg = replace(cfg, sparse_rows=cfg.sparse_rows or min(geometry.height, 300),
-                              sparse_cols=cfg.sparse_cols or min(geometry.width, 300))
-            return cfg
-        if {"sparse_rows", "sparse_cols"} & fixed:
-            raise ConfigError("--sparse-rows/--sparse-cols and --params both set the model size: give one of them")
-        return _solve_budget(cfg, geometry, target_params, fixed)
+    size_options = ("sparse_rows", "sparse_cols")
 
+    def with_layout(self, geometry: VideoGeometry) -> NVPConfig:
+        """One sparse-grid slice per frame and at most 300×300 vertices (no more than the frame's
+        pixels), unless given (spec §2.2)."""
+        return replace(self, sparse_frames=self.sparse_frames or geometry.num_frames,
+                       sparse_rows=self.sparse_rows or min(geometry.height, 300),
+                       sparse_cols=self.sparse_cols or min(geometry.width, 300))
 
-def _check(cfg: NVPConfig) -> None:
-    for name in ("levels", "base_resolution", "features", "sparse_features", "width", "layers", "render_pixels"):
-        if getattr(cfg, name) < 1:
-            raise ModelError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.growth < 1:
-        raise ModelError(f"--growth must be >= 1, got {cfg.growth}")
-    if len(cfg.sparse_window) != 2:
-        raise ModelError(f"--sparse-window takes two odd sizes h,w; got {cfg.sparse_window}")
+    def solve_budget(self, geometry: VideoGeometry, target: int | None, fixed: frozenset[str]) -> NVPConfig:
+        """Planes fitted to the video; the widest MLP, then the most features F, then the most levels
+        (down to 4) for which planes + MLP take at most 60 % of ``target``; the sparse grid (frame
+        aspect, S slices, D features) gets the rest. Options the user set (``fixed``) are not changed."""
+        if target is None:
+            return self
+        cfg = replace(self, planes="fit") if "planes" not in fixed else self
+        narrower = [w for w in (128, 96, 64, 48, 32, 16) if w <= cfg.width] or [cfg.width]
+        widths = [cfg.width] if "width" in fixed else narrower
+        feats = [cfg.features] if "features" in fixed else list(range(cfg.features, 0, -1))
+        window = cfg.sparse_window[0] * cfg.sparse_window[1]
+        levels = [cfg.levels] if "levels" in fixed else list(range(cfg.levels, min(cfg.levels, 4) - 1, -1))
+        for width, f, lv in ((w, f, lv) for w in widths for f in feats for lv in levels):
+            trial = replace(cfg, width=width, features=f, levels=lv)
+            planes, dims = _plane_params(trial, geometry)
+            fixed_part = planes + _mlp_params(trial, dims + window * trial.sparse_features)
+            if fixed_part > 0.6 * target:
+                continue
+            per_vertex = trial.sparse_frames * trial.sparse_features
+            cells = (target - fixed_part) / per_vertex
+            rows = max(1, round(math.sqrt(cells * geometry.height / geometry.width)))
+            cols = max(1, round(cells / rows))
+            return replace(trial, sparse_rows=min(rows, geometry.height),
+                           sparse_cols=min(cols, geometry.width))
+        raise ConfigError(f"a budget of {target:,} parameters is too small for NVP on "
+                          f"{geometry.num_frames}x{geometry.height}x{geometry.width}; give a larger --params "
+                          "or fewer --levels")
 
 
 def _plane_extents(cfg: NVPConfig, geometry: VideoGeometry) -> dict[str, tuple[int, int] | None]:
@@ -116,31 +135,6 @@ def _plane_params(cfg: NVPConfig, geometry: VideoGeometry) -> tuple[int, int]:
         params += sum(lv.vertices for lv in levels) * cfg.features
         dims += len(levels) * cfg.features
     return params, dims
-
-
-def _solve_budget(cfg: NVPConfig, geometry: VideoGeometry, target: int, fixed: frozenset[str]) -> NVPConfig:
-    """Planes fitted to the video; the widest MLP, then the most features F, then the most levels
-    (down to 4) for which planes + MLP take at most 60 % of ``target``; the sparse grid (frame aspect,
-    S slices, D features) gets the rest. Options the user set (``fixed``) are not changed."""
-    cfg = replace(cfg, planes="fit") if "planes" not in fixed else cfg
-    widths = [cfg.width] if "width" in fixed else [w for w in (128, 96, 64, 48, 32, 16) if w <= cfg.width] or [cfg.width]
-    feats = [cfg.features] if "features" in fixed else list(range(cfg.features, 0, -1))
-    window = cfg.sparse_window[0] * cfg.sparse_window[1]
-    levels = [cfg.levels] if "levels" in fixed else list(range(cfg.levels, min(cfg.levels, 4) - 1, -1))
-    for width, f, lv in ((w, f, lv) for w in widths for f in feats for lv in levels):
-        trial = replace(cfg, width=width, features=f, levels=lv)
-        planes, dims = _plane_params(trial, geometry)
-        fixed_part = planes + _mlp_params(trial, dims + window * trial.sparse_features)
-        if fixed_part > 0.6 * target:
-            continue
-        per_vertex = trial.sparse_frames * trial.sparse_features
-        cells = (target - fixed_part) / per_vertex
-        rows = max(1, round(math.sqrt(cells * geometry.height / geometry.width)))
-        cols = max(1, round(cells / rows))
-        return replace(trial, sparse_rows=min(rows, geometry.height), sparse_cols=min(cols, geometry.width))
-    raise ConfigError(f"a budget of {target:,} parameters is too small for NVP on "
-                      f"{geometry.num_frames}x{geometry.height}x{geometry.width}; give a larger --params "
-                      "or fewer --levels")
 
 
 @register_method(
@@ -167,8 +161,6 @@ class NVP(Representation):
     def __init__(self, config: NVPConfig, geometry: VideoGeometry) -> None:
         super().__init__(config, geometry)
         c = config
-        if not c.sparse_frames or not c.sparse_rows or not c.sparse_cols:
-            raise ModelError("NVP config is not resolved (call config.resolve(geometry) first)")
         extents = _plane_extents(c, geometry)
         self.keyframes = nn.ModuleDict({
             name: MultiResPlane(plane_levels(c.levels, c.base_resolution, c.growth, extents[name]), c.features,

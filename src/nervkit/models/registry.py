@@ -2,7 +2,7 @@
 
 >>> from nervkit.models import create_model, list_methods
 >>> list_methods()
-['dnerv', 'enerv', 'hnerv', 'nerv']
+['dnerv', 'enerv', 'hnerv', 'nerv', 'nvp']
 >>> model = create_model("nerv", VideoGeometry(132, 180, 320), params=1_500_000)
 
 Register a new method with :func:`register_method` on its module class (one file + this call).
@@ -11,6 +11,7 @@ Register a new method with :func:`register_method` on its module class (one file
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 
 from ..errors import ConfigError
 from .base import MethodConfig, ParameterCounts, Representation
-from .config import VideoGeometry, config_from_dict, replace_config, validate_choices
+from .config import VideoGeometry, config_from_dict, replace_config, validate_options
 from .sizing import BudgetTooLargeError, MAX_PARAM_BUDGET, check_param_budget
 
 #: a budget the solved model misses by more than this factor (it is smaller) cannot be met: some
@@ -49,7 +50,8 @@ class MethodSpec:
         params: int | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> MethodConfig:
-        """Preset (or default, or the budget base) → user overrides, checked but not yet resolved."""
+        """Preset (or default, or the budget base) → user overrides, checked against the option rules
+        (:func:`~nervkit.models.config.validate_options`) but not yet resolved."""
         if preset is not None and params is not None:
             raise ConfigError("give either a preset or a parameter budget (--params), not both")
         if params is not None:
@@ -65,7 +67,7 @@ class MethodSpec:
             base.update(self.presets[name])
         base.update(overrides or {})
         config = config_from_dict(self.config_cls, base)
-        validate_choices(config)
+        validate_options(config)
         return config
 
     def build_config(
@@ -136,13 +138,43 @@ def register_method(
     return decorate
 
 
+#: the entry-point group through which installed packages add methods (docs/methods.md)
+ENTRY_POINT_GROUP = "nervkit.methods"
+_plugins_loaded = False
+
+
+def load_plugins() -> list[str]:
+    """Import the methods that installed packages declare in the ``nervkit.methods`` entry-point group
+    (each entry point names a module or object whose import registers a method with
+    :func:`register_method`); once per process. A plugin that fails to import is reported on stderr
+    and skipped: it cannot break the built-in methods. Returns the names of the entry points loaded."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return []
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:  # noqa: BLE001 - a third party's import error, reported and skipped
+            print(f"nervkit: warning: the method plugin {entry.name!r} ({entry.value}) failed to load: "
+                  f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}", file=sys.stderr)
+            continue
+        loaded.append(entry.name)
+    return loaded
+
+
 def list_methods() -> list[str]:
-    """Names of all registered methods."""
+    """Names of all registered methods (built-in, and installed plugins: :func:`load_plugins`)."""
+    load_plugins()
     return sorted(_REGISTRY)
 
 
 def get_method(name: str) -> MethodSpec:
     """The registered method ``name`` (ConfigError with suggestions if unknown)."""
+    load_plugins()
     try:
         return _REGISTRY[name.lower()]
     except KeyError:
@@ -172,16 +204,19 @@ def rebuild_model(name: str, config: dict[str, Any], geometry: VideoGeometry) ->
     return spec.model_cls(cfg, geometry)
 
 
-def count_parameters(spec: MethodSpec, config: MethodConfig, geometry: VideoGeometry) -> int:
-    """Official parameter count of ``config`` without allocating weights (meta device)."""
+def count_parameters(spec: MethodSpec | str, config: MethodConfig, geometry: VideoGeometry) -> int:
+    """Official parameter count of ``config`` without allocating weights (meta device); ``spec`` is a
+    registered method or its name (the budget solvers count their trials with it)."""
     return count_parameter_kinds(spec, config, geometry).official
 
 
-def count_parameter_kinds(spec: MethodSpec, config: MethodConfig, geometry: VideoGeometry) -> ParameterCounts:
+def count_parameter_kinds(spec: MethodSpec | str, config: MethodConfig,
+                          geometry: VideoGeometry) -> ParameterCounts:
     """:class:`~nervkit.models.base.ParameterCounts` of ``config`` (official, total, parts) on the meta
     device."""
+    model_cls = (get_method(spec) if isinstance(spec, str) else spec).model_cls
     with torch.device("meta"):
-        model = spec.model_cls(config, geometry)
+        model = model_cls(config, geometry)
     return model.parameter_counts()
 
 

@@ -192,12 +192,27 @@ def solve_grid_channels(trials: Iterable[C], count: Callable[[C], int], target: 
     return min(candidates, key=lambda ec: ec[0])[1]
 
 
-def stage_widths(channels: int, stages: int, expansion: float, reduction: float, lower_width: int) -> list[int]:
-    """NeRV's stage widths (spec §2.2, also E-NeRV's): stage 1 = ⌊C·expansion⌋, then
-    max(⌊previous/reduction⌋, lower_width); never below 1."""
+#: how :func:`stage_widths` rounds C_i / r: down (NeRV, E-NeRV, DNeRV) or to nearest (HNeRV)
+WIDTH_ROUNDING = ("floor", "round")
+
+
+def stage_widths(channels: int, stages: int, reduction: float, *, expansion: float | None = None,
+                 lower: int = 1, rounding: str = "floor") -> list[int]:
+    """Output channels of each up-sampling stage of every method, from the width C₀ = ``channels``
+    they start with: C_{i+1} = max(rnd(C_i / r), lower), never below 1.
+
+    ``rounding``: ``"floor"`` (⌊·⌋: NeRV, E-NeRV, DNeRV appendix Table 8) or ``"round"`` (Python's
+    round, half to even as HNeRV's code: 82.5 → 82; HNeRV paper §3.2). With ``expansion`` the first
+    stage is ⌊C₀·expansion⌋ instead, without the lower bound (NeRV spec §2.2, also E-NeRV's).
+    """
+    if rounding not in WIDTH_ROUNDING:
+        raise ValueError(f"rounding must be one of {WIDTH_ROUNDING}, got {rounding!r}")
     widths, c = [], channels
     for i in range(stages):
-        c = math.floor(channels * expansion) if i == 0 else max(math.floor(c / reduction), lower_width)
+        if i == 0 and expansion is not None:
+            c = math.floor(channels * expansion)
+        else:
+            c = max(math.floor(c / reduction) if rounding == "floor" else round(c / reduction), lower)
         widths.append(max(c, 1))
     return widths
 

@@ -40,7 +40,7 @@ import torch
 
 from ..data import FrameStore
 from ..errors import ConfigError
-from ..io import VideoWriter
+from ..render import render_to_file
 from ..models import Representation
 
 SPLIT_NAMES = ("all", "even", "odd")
@@ -136,8 +136,7 @@ def write_interpolated(model: Representation, output: str | os.PathLike[str], *,
     """Decode the in-between frames of ``model`` (see module docstring) into ``output`` at fps × factor."""
     positions = interpolation_positions(model.geometry.num_frames, factor)
     out_fps = fps * factor
-    with VideoWriter(output, fps=out_fps, lossless=lossless, crf=crf) as writer:
-        for start in range(0, len(positions), batch_size):
-            writer.write(model.decode_frames_at(positions[start : start + batch_size]).cpu())
+    render_to_file(model, output, fps=out_fps, lossless=lossless, crf=crf, positions=positions,
+                   batch_size=batch_size)
     return {"file": str(Path(output)), "frames": len(positions), "fps": out_fps, "factor": factor,
             "source_frames": model.geometry.num_frames, "method": model.method}

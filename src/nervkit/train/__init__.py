@@ -1,12 +1,13 @@
-"""Training engine: losses, schedules, checkpoints, distributed."""
+"""Training engine: losses, schedules, checkpoints, distributed, progress and training logs."""
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext, init_distributed, resolve_device, shutdown_distributed
-from .engine import Trainer, TrainState
+from .engine import Trainer
 from .evaluate import evaluate_model
 from .losses import ReconstructionLoss
 from .schedule import lr_factor
+from .state import TrainState
 
 __all__ = [
     "DistContext",

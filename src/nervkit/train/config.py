@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
+from ..data.batches import SamplingOptions
 from ..errors import ConfigError
 from ..models.config import option
 from .losses import ReconstructionLoss
 from .schedule import SCHEDULES
+from .tensorboard import check_tensorboard_installed
 
 _FLOAT32_MAX = 3.4028234663852886e38
+#: ``--log`` choices: where the training scalars also go (besides the progress output and the epoch log)
+LOGS = ("none", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class TrainConfig:
     checkpoint_seconds: float = option(60.0, "also save when this many seconds passed since the last save")
     device: str = option("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
     threads: int = option(0, "CPU threads for PyTorch (0 = all cores)")
+    log: str = option("none", "also log the training scalars for TensorBoard (in the run's tensorboard/ folder; "
+                              "needs pip install tensorboard)", choices=LOGS)
 
     def validate(self) -> None:
         checks = [
@@ -56,11 +64,21 @@ class TrainConfig:
             (self.checkpoint_seconds > 0, "--checkpoint-seconds must be positive"),
             (0 <= self.threads <= 4096, f"--threads must be in 0..4096, got {self.threads}"),
             (self.lr_schedule in SCHEDULES, f"--lr-schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.log in LOGS, f"--log must be one of {', '.join(LOGS)}, got {self.log!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
         ReconstructionLoss.parse(self.loss)
+        if self.log == "tensorboard":
+            check_tensorboard_installed()
+
+    def sampling(self, *, loss_mask: torch.Tensor | None = None, rank: int = 0,
+                 world_size: int = 1) -> SamplingOptions:
+        """How the samplers draw batches under these options (:mod:`nervkit.data.batches`)."""
+        return SamplingOptions(seed=self.seed, batch_size=self.batch_size, pixels_per_batch=self.pixels_per_batch,
+                               pixels_per_epoch=self.pixels_per_epoch, loss_mask=loss_mask, rank=rank,
+                               world_size=world_size)
 
     def eval_epochs(self) -> set[int]:
         """1-based epochs after which the model is evaluated."""

@@ -33,15 +33,22 @@ class DistContext:
         if self.enabled:
             dist.barrier()
 
+    @classmethod
+    def from_env(cls) -> DistContext:
+        """This process's place as torchrun describes it (RANK, WORLD_SIZE, LOCAL_RANK), without joining
+        the process group: the one reader of those variables (rank 0 writes the run folder)."""
+        return cls(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
+                   int(os.environ.get("LOCAL_RANK", "0")))
+
 
 def init_distributed(device: torch.device) -> DistContext:
     """Join the process group when launched by torchrun; a no-op otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    env = DistContext.from_env()
+    if env.world_size <= 1:
         return DistContext()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return DistContext(dist.get_rank(), dist.get_world_size(), env.local_rank)
 
 
 def shutdown_distributed(ctx: DistContext) -> None:

@@ -1,74 +1,69 @@
-"""The training engine: one loop for every method.
+"""The training engine: one loop, and one step, for every method.
 
-Per iteration: take a batch — frame indices (seeded per-epoch order, :mod:`nervkit.data.sampling`)
-for ``batch_kind = "frames"``, or seeded random pixel samples (:mod:`nervkit.data.pixels`) for
-``"pixels"`` (NVP) — predict, crop to the true frame size, compute the loss, Adam/AdamW step, set the
-learning rate from the schedule. The engine knows nothing about a particular method — only the
-:class:`~nervkit.models.Representation` contract. Stored per-frame side information that a method
-computes from the frames (``refresh_side_info``, e.g. HNeRV's embeddings) is refreshed before every
-evaluation and at the end of training, so evaluations, the final checkpoint and what ``decode`` gives
-reflect the current weights (a checkpoint written between evaluations keeps the last refreshed one).
+The model's batch kind picks a sampler (:mod:`nervkit.data.samplers`: whole frames in a seeded
+per-epoch order, seeded random pixel samples for NVP, …); every iteration then runs the same step::
+
+    pred = batch.crop(net(batch))
+    loss = loss_fn(pred, batch.target, batch.weight)
+
+followed by an Adam/AdamW step and the learning rate of the schedule. The engine knows nothing about a
+particular method or batch kind — only the :class:`~nervkit.models.Representation` contract and the
+batch protocol (:mod:`nervkit.data.batches`). Stored per-frame side information that a method computes
+from the frames (``refresh_side_info``, e.g. HNeRV's embeddings) is refreshed before every evaluation
+and at the end of training, so evaluations, the final checkpoint and what ``decode`` gives reflect the
+current weights (a checkpoint written between evaluations keeps the last refreshed one).
 
 Robustness: checkpoints are written atomically every ``checkpoint_every`` epochs, at least every
 ``checkpoint_seconds`` (also mid-epoch, with the position inside the epoch), on SIGINT/SIGTERM and at
 the end; a resumed run continues from the exact iteration and finishes with the same number of
 epochs. A non-finite loss stops training with :class:`~nervkit.errors.TrainingError` and leaves the
 last good checkpoint untouched.
+
+Observability (:mod:`.logs`): a progress bar on a terminal or one plain line per epoch elsewhere
+(:mod:`.progress`), an optional JSON-lines file with one entry per epoch written as training goes
+(:mod:`.epoch_log`), and optional TensorBoard scalars (``--log tensorboard``, :mod:`.tensorboard`).
 """
 
 from __future__ import annotations
 
-import signal
+import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data import FrameStore, epoch_batches
-from ..data.pixels import PixelSampler
+from ..data import FrameStore, make_sampler
 from ..errors import ConfigError, TrainingError
-from ..models import FrameBatch, Representation
-from ..models.config import config_to_dict
+from ..metrics import psnr_from_mse
+from ..models import Representation
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext
 from .evaluate import evaluate_model
+from .logs import TrainingLogs
 from .losses import ReconstructionLoss
 from .progress import ProgressBar
 from .schedule import lr_factor
+from .signals import StopFlag, StopRequested, catch_stop_signals
+from .state import EpochRecord, TrainState, checkpoint_state
 
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    loss: float
-    psnr: float
-    lr: float
-    seconds: float
-
-
-@dataclass
-class TrainState:
-    """Where training stands: completed epochs, position inside the current one, history."""
-
-    epoch: int = 0  # completed epochs
-    iteration: int = 0  # iterations done inside the current epoch
-    partial: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "psnr": 0.0, "n": 0, "seconds": 0.0})
-    history: list[dict[str, Any]] = field(default_factory=list)
-    evals: list[dict[str, Any]] = field(default_factory=list)
-    elapsed: float = 0.0  # training seconds, across resumes
-
-
-class _StopRequested(Exception):
-    pass
+__all__ = ["EpochRecord", "TrainState", "Trainer"]
 
 
 class Trainer:
-    """Fit ``model`` to the frames of ``store`` (see module docstring)."""
+    """Fit ``model`` to the frames of ``store`` (see module docstring).
+
+    ``train_indices``: the frames trained on (default all); ``loss_mask``: loss weights (1 or N, 1, H, W),
+    1 = counted (inpainting: 0 in the holes); ``after_step``: called after every optimizer step (e.g.
+    re-applying pruning masks); ``checkpoint_extra``: repeated in every checkpoint (the run's run_id).
+    ``progress``: a bar on a terminal, one line per epoch otherwise, nothing when False.
+    ``epoch_log``: a JSON-lines file that gets one line per finished epoch (:mod:`.epoch_log`); a resumed
+    run continues it. ``tensorboard_dir``: where ``config.log = "tensorboard"`` writes its event files
+    (default: ``tensorboard/`` beside the checkpoint; with neither, no TensorBoard logs are written).
+    """
 
     def __init__(
         self,
@@ -84,6 +79,8 @@ class Trainer:
         after_step: Callable[[], None] | None = None,
         loss_mask: torch.Tensor | None = None,
         checkpoint_extra: dict[str, Any] | None = None,
+        epoch_log: str | os.PathLike[str] | None = None,
+        tensorboard_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         config.validate()
         self.config = config
@@ -95,6 +92,11 @@ class Trainer:
         if not self.train_indices:
             raise ConfigError("no training frames selected")
         self.loss_fn = ReconstructionLoss.parse(config.loss)
+        sampling = config.sampling(loss_mask=loss_mask, rank=self.dist.rank, world_size=self.dist.world_size)
+        self.sampler = make_sampler(model, store, self.train_indices, sampling)
+        if not self.sampler.whole_frames and not self.loss_fn.pixelwise:
+            raise ConfigError(f"{model.method} trains on {self.sampler.description}: --loss must be l2, l1 or a "
+                              f"sum of them, got {config.loss!r}")
         optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = optimizer(
             model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
@@ -104,57 +106,30 @@ class Trainer:
             ids = [device.index] if device.type == "cuda" else None
             self.net = DistributedDataParallel(model, device_ids=ids)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self.checkpoint_extra = dict(checkpoint_extra or {})  # e.g. the run's run_id, repeated in every checkpoint
+        self.checkpoint_extra = dict(checkpoint_extra or {})
         self.state = TrainState()
-        self.progress = progress and self.dist.is_main
-        self._stop_signal: int | None = None
+        self.after_step = after_step
         self._side_info_stale = True  # the weights changed since refresh_side_info last ran
-        self.after_step = after_step  # e.g. re-apply pruning masks after every optimizer step
-        # loss weights (1 or N, 1, H, W), 1 = counted (inpainting: 0 in the holes); None = every pixel
-        self.loss_mask = None if loss_mask is None else loss_mask.to(torch.float32)
-        self.pixels: PixelSampler | None = None
-        if model.batch_kind == "pixels":
-            if not self.loss_fn.pixelwise:
-                raise ConfigError(f"{model.method} trains on pixel samples: --loss must be l2, l1 or a sum of "
-                                  f"them, got {config.loss!r}")
-            self.pixels = PixelSampler(store, self.train_indices, config.pixels_per_batch, seed=config.seed,
-                                       loss_mask=self.loss_mask, rank=self.dist.rank,
-                                       world_size=self.dist.world_size, pixels_per_epoch=config.pixels_per_epoch)
+        self._stop = StopFlag()
+        if config.log == "tensorboard" and tensorboard_dir is None and self.checkpoint_path is not None:
+            tensorboard_dir = self.checkpoint_path.parent / "tensorboard"
+        main = self.dist.is_main  # only the main process reports
+        self.logs = TrainingLogs(epochs=config.epochs, progress=progress and main,
+                                 epoch_log=epoch_log if main else None,
+                                 tensorboard_dir=tensorboard_dir if main and config.log == "tensorboard" else None)
         self._last_save = time.monotonic()
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        model = self.model
-        return {
-            "method": model.method,
-            "config": config_to_dict(model.config),
-            "geometry": asdict(model.geometry),
-            "train": config_to_dict(self.config),
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "epoch": self.state.epoch,
-            "iteration": self.state.iteration,
-            "partial": dict(self.state.partial),
-            "history": list(self.state.history),
-            "evals": list(self.state.evals),
-            "elapsed": self.state.elapsed,
-            "train_indices": list(self.train_indices),
-            **self.checkpoint_extra,
-        }
+        return checkpoint_state(self.model, self.config, self.optimizer, self.state, self.train_indices,
+                                self.checkpoint_extra)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore model, optimizer and progress from a checkpoint dict."""
         self.model.load_state_dict(state["model"])
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
-        self.state = TrainState(
-            epoch=int(state.get("epoch", 0)),
-            iteration=int(state.get("iteration", 0)),
-            partial=dict(state.get("partial") or TrainState().partial),
-            history=list(state.get("history", [])),
-            evals=list(state.get("evals", [])),
-            elapsed=float(state.get("elapsed", 0.0)),
-        )
+        self.state = TrainState.from_dict(state)
 
     def save(self) -> None:
         if self.checkpoint_path is not None and self.dist.is_main:
@@ -162,30 +137,66 @@ class Trainer:
         self._last_save = time.monotonic()
 
     # -- training ------------------------------------------------------------------------------------
+    def fit(self) -> TrainState:
+        """Train until ``config.epochs`` are complete; returns the final state."""
+        cfg = self.config
+        self.model.train()
+        per_epoch = self.sampler.batches_per_epoch
+        if per_epoch == 0:
+            raise ConfigError("fewer batches than processes: use fewer processes or a smaller --batch-size")
+        total_iters = cfg.epochs * per_epoch
+        eval_epochs = cfg.eval_epochs()
+        with catch_stop_signals(self.dist.is_main) as self._stop:
+            bar = self.logs.start(self.state.epoch, total_iters, self.state.epoch * per_epoch + self.state.iteration)
+            self._last_save = time.monotonic()
+            try:
+                while self.state.epoch < cfg.epochs:
+                    record = self._run_epoch(per_epoch, total_iters, bar)
+                    if self.state.epoch == cfg.epochs:
+                        self._finish()
+                    evaluation = self._evaluate() if self.state.epoch in eval_epochs else None
+                    self.logs.epoch(record, evaluation, self.state.elapsed)
+                    if self.state.epoch % cfg.checkpoint_every == 0 or self.state.epoch == cfg.epochs:
+                        self.save()
+                self._refresh_side_info()  # e.g. a resumed run that had already finished
+            except StopRequested:
+                self.save()
+                raise KeyboardInterrupt from None
+            finally:
+                self.logs.close()
+        return self.state
+
+    def _run_epoch(self, batches_per_epoch: int, total_iters: int, bar: ProgressBar) -> dict[str, Any]:
+        """Train the rest of the current epoch; returns its record."""
+        st = self.state
+        keys = self.sampler.plan(st.epoch)
+        lr = 0.0
+        for it in range(st.iteration, len(keys)):
+            t0 = time.perf_counter()
+            lr = self._set_lr((st.epoch * batches_per_epoch + it) / total_iters)
+            loss, psnr = self._step(keys[it])
+            st.add_iteration(loss, psnr, time.perf_counter() - t0)
+            bar.update(1, epoch=f"{st.epoch + 1}/{self.config.epochs}", loss=f"{loss:.4f}",
+                       psnr=f"{st.partial['psnr'] / st.partial['n']:.2f}")
+            self._stop.check()
+            if st.iteration < len(keys) and time.monotonic() - self._last_save > self.config.checkpoint_seconds:
+                self.save()
+        return st.end_epoch(lr)
+
     def _set_lr(self, progress: float) -> float:
         lr = self.config.lr * lr_factor(progress, schedule=self.config.lr_schedule, warmup=self.config.warmup)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
 
-    def _epoch_plan(self, epoch: int) -> list[torch.Tensor] | range:
-        """The batches of ``epoch``: frame-index tensors, or iteration numbers of pixel samples."""
-        if self.pixels is not None:
-            return range(self.pixels.batches_per_epoch)
-        return epoch_batches(self.train_indices, self.config.batch_size, epoch=epoch, seed=self.config.seed,
-                             rank=self.dist.rank, world_size=self.dist.world_size)
-
-    def _pixel_step(self, epoch: int, iteration: int) -> tuple[float, float]:
-        assert self.pixels is not None
-        batch = self.pixels.batch(epoch, iteration).to(self.device)
-        mask = None if batch.weight is None else batch.weight[:, None]
-        pred = self.net(batch)
-        loss = self.loss_fn(pred, batch.target, mask)
+    def _step(self, key: Any) -> tuple[float, float]:
+        """One iteration on the batch of ``key`` (from the sampler's plan); returns (loss, batch PSNR)."""
+        batch = self.sampler.load(key).to(self.device)
+        pred = batch.crop(self.net(batch))
+        loss = self.loss_fn(pred, batch.target, batch.weight)
         self._optimize(loss)
         with torch.no_grad():
-            err = (pred.detach().clamp(0, 1) - batch.target).square()
-            mse = err.mean() if mask is None else (err * mask).sum() / (3 * mask.sum()).clamp_min(1)
-            psnr = (-10.0 * torch.log10(mse.clamp_min(1e-10))).item()
+            psnr = psnr_from_mse(batch.mse(pred.detach().clamp(0, 1))).mean().item()
         return loss.item(), psnr
 
     def _optimize(self, loss: torch.Tensor) -> None:
@@ -204,92 +215,6 @@ class Trainer:
         if self.after_step is not None:
             self.after_step()
 
-    def _step(self, indices: torch.Tensor) -> tuple[float, float]:
-        target = self.store.get(indices).to(self.device, non_blocking=True)
-        batch = FrameBatch(indices.to(self.device), target)
-        if self.model.needs_neighbours:  # e.g. DNeRV: the frame differences need both neighbours
-            batch.neighbours = self.store.neighbours(indices).to(self.device, non_blocking=True)
-        if self.loss_mask is not None:
-            rows = self.loss_mask if self.loss_mask.shape[0] == 1 else self.loss_mask[indices]
-            batch.mask = rows.expand(len(indices), -1, -1, -1).to(self.device, non_blocking=True)
-        pred = self.model.crop(self.net(batch))
-        loss = self.loss_fn(pred, target, batch.mask)
-        self._optimize(loss)
-        with torch.no_grad():
-            err = (pred.detach().clamp(0, 1) - target).square()
-            if batch.mask is None:
-                mse = err.flatten(1).mean(1)
-            else:  # the counted pixels only
-                w = batch.mask.expand_as(err)
-                mse = (err * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1)
-            psnr = (-10.0 * torch.log10(mse.clamp_min(1e-10))).mean().item()
-        return loss.item(), psnr
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        self._stop_signal = signum
-
-    def fit(self) -> TrainState:
-        """Train until ``config.epochs`` are complete; returns the final state."""
-        cfg = self.config
-        self.model.train()
-        batches_per_epoch = len(self._epoch_plan(0))
-        if batches_per_epoch == 0:
-            raise ConfigError("fewer batches than processes: use fewer processes or a smaller --batch-size")
-        total_iters = cfg.epochs * batches_per_epoch
-        eval_epochs = cfg.eval_epochs()
-        done = self.state.epoch * batches_per_epoch + self.state.iteration
-        bar = ProgressBar(total_iters, initial=done, enabled=self.progress, unit="it")
-        old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
-            if self.dist.is_main and _main_thread() else {}
-        self._last_save = time.monotonic()
-        try:
-            while self.state.epoch < cfg.epochs:
-                self._run_epoch(batches_per_epoch, total_iters, bar)
-                if self.state.epoch == cfg.epochs:
-                    self._finish()
-                if self.state.epoch in eval_epochs:
-                    self._evaluate()
-                if self.state.epoch % cfg.checkpoint_every == 0 or self.state.epoch == cfg.epochs:
-                    self.save()
-            self._refresh_side_info()  # e.g. a resumed run that had already finished
-        except _StopRequested:
-            self.save()
-            raise KeyboardInterrupt from None
-        finally:
-            bar.close()
-            for s, h in old_handlers.items():
-                signal.signal(s, h)
-        return self.state
-
-    def _run_epoch(self, batches_per_epoch: int, total_iters: int, bar: ProgressBar) -> None:
-        cfg, st = self.config, self.state
-        batches = self._epoch_plan(st.epoch)
-        lr = 0.0
-        for it in range(st.iteration, len(batches)):
-            t0 = time.perf_counter()
-            lr = self._set_lr((st.epoch * batches_per_epoch + it) / total_iters)
-            loss, psnr = self._pixel_step(st.epoch, it) if self.pixels is not None else self._step(batches[it])
-            dt = time.perf_counter() - t0
-            p = st.partial
-            p["loss"] += loss
-            p["psnr"] += psnr
-            p["n"] += 1
-            p["seconds"] += dt
-            st.elapsed += dt
-            st.iteration = it + 1
-            bar.update(1, epoch=f"{st.epoch + 1}/{cfg.epochs}", loss=f"{loss:.4f}", psnr=f"{p['psnr'] / p['n']:.2f}")
-            if self._stop_signal is not None:
-                raise _StopRequested
-            if st.iteration < len(batches) and time.monotonic() - self._last_save > cfg.checkpoint_seconds:
-                self.save()
-        p = st.partial
-        n = max(p["n"], 1)
-        record = EpochRecord(st.epoch + 1, p["loss"] / n, p["psnr"] / n, lr, p["seconds"])
-        st.history.append(asdict(record))
-        st.epoch += 1
-        st.iteration = 0
-        st.partial = TrainState().partial
-
     def _finish(self) -> None:
         """End of training: held-out frames' untrained state filled (NVP), side information refreshed."""
         if len(self.train_indices) < len(self.store):
@@ -307,24 +232,14 @@ class Trainer:
             self.model.train(was_training)
             self._side_info_stale = False
 
-    def _evaluate(self) -> None:
+    def _evaluate(self) -> dict[str, Any] | None:
+        """Evaluate on the main process (the others wait); returns the entry added to ``state.evals``."""
+        entry = None
         if self.dist.is_main:
             self._refresh_side_info()
             report = evaluate_model(self.model, self.store, self.train_indices)
-            self.state.evals.append(
-                {"epoch": self.state.epoch, "psnr": report.psnr, "psnr_global": report.psnr_global,
-                 "ssim": report.ssim, "ms_ssim": report.ms_ssim, "train_seconds": self.state.elapsed}
-            )
-            if self.progress:
-                ProgressBar.write(
-                    f"epoch {self.state.epoch}: PSNR {report.psnr:.2f} dB, MS-SSIM {report.ms_ssim:.4f}"
-                )
+            entry = {"epoch": self.state.epoch, "psnr": report.psnr, "psnr_global": report.psnr_global,
+                     "ssim": report.ssim, "ms_ssim": report.ms_ssim, "train_seconds": self.state.elapsed}
+            self.state.evals.append(entry)
         self.dist.barrier()
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
+        return entry

@@ -7,8 +7,9 @@ out: ``"0.7*l1+0.3*ssim"`` is NeRV's Fusion6, α·L1 + (1−α)·(1−SSIM) with
 * ``ssim`` — 1 − SSIM; ``ms-ssim`` — 1 − MS-SSIM (Gaussian window, σ 1.5, data range 1).
 
 Aliases: ``l1+ssim`` = ``0.7*l1+0.3*ssim`` (NeRV, E-NeRV), ``l1+ms-ssim`` = ``0.7*l1+0.3*ms-ssim``.
-A loss mask (1 = counted) is applied as in HNeRV's inpainting: both prediction and target are
-multiplied by it before every term.
+A loss mask (1 = counted; a batch's ``weight``) is applied as in HNeRV's inpainting: both prediction
+and target are multiplied by it before every term. It has the target's leading dimensions and
+broadcasts over the rest (a frame mask (n, 1, H, W) over RGB, pixel-sample weights (n,) over RGB).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class ReconstructionLoss:
         return "+".join(f"{w:g}*{n}" for w, n in self.terms)
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if mask is not None:
+        if mask is not None:  # loss weights with the target's leading dims, broadcast over the rest
+            mask = mask.reshape(*mask.shape, *[1] * (pred.dim() - mask.dim()))
             pred, target = pred * mask, target * mask
         total = pred.new_zeros(())
         for w, name in self.terms:

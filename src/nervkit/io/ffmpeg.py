@@ -1,4 +1,5 @@
-"""The ffmpeg binary that the classical-codec benchmark drives.
+"""The ffmpeg binary: the classical-codec benchmark (:mod:`nervkit.bench`) and the JPEG/HEVC coding of
+latent grids (:mod:`nervkit.compress.latent_codec`) run it.
 
 nervkit uses the static ffmpeg shipped by ``imageio-ffmpeg`` (:func:`imageio_ffmpeg.get_ffmpeg_exe`), so
 every machine runs the same encoder builds. :func:`ffmpeg_exe` locates it, :func:`encoders` and
@@ -33,7 +34,7 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - a dependency of nervkit[bench]
-        raise NervkitError("the codec benchmark needs imageio-ffmpeg: pip install imageio-ffmpeg") from exc
+        raise NervkitError("ffmpeg comes from imageio-ffmpeg: pip install imageio-ffmpeg") from exc
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as exc:  # pragma: no cover - broken install

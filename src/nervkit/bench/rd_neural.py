@@ -1,0 +1,181 @@
+"""The neural series of ``nervkit bench rd``: fit a method at every model size (or reuse / resume an
+earlier fit), compress each fit into one ``.nerv`` file per :class:`Variant`, decode the file and
+measure its RD point. Finished points are cached beside their file (``files/{name}.json``) and reused
+while the settings, the fit and the encoder revision are the same."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from nervkit.api import fit
+from nervkit.bench.quality import measure_quality
+from nervkit.bench.results import RDResults
+from nervkit.compress.config import CompressConfig
+from nervkit.compress.model_codec import ENCODER_REVISION, read_nerv
+from nervkit.compression import compress
+from nervkit.errors import ConfigError
+from nervkit.io.atomic import write_json_atomic
+from nervkit.io.convert import to_uint8
+from nervkit.models import get_method
+from nervkit.render import render_batches
+from nervkit.runs import Run
+from nervkit.train import resolve_device
+
+if TYPE_CHECKING:  # the settings object only (bench.rd imports this module)
+    from nervkit.bench.rd import RDConfig
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of compressing a fitted model: the suffix of its series name and its compression settings."""
+
+    suffix: str
+    compression: CompressConfig
+
+    def series(self, method: str) -> str:
+        return method + self.suffix
+
+
+def variants(config: RDConfig) -> list[Variant]:
+    """Plain, pruned, QAT and pruned+QAT, as far as ``config`` asks for them."""
+
+    def way(suffix: str, prune: float = 0.0, finetune_epochs: int = 0, qat_epochs: int = 0) -> Variant:
+        return Variant(suffix, CompressConfig(bits=config.bits, embed_bits=config.embed_bits, prune=prune,
+                                              finetune_epochs=finetune_epochs, qat_epochs=qat_epochs,
+                                              evaluate=False, device=config.device))
+
+    out = [way("")]
+    pct = f"{100 * config.prune:g}"
+    if config.prune:
+        out.append(way(f"-prune{pct}", config.prune, config.finetune_epochs))
+    if config.qat_epochs:
+        out.append(way("-qat", qat_epochs=config.qat_epochs))
+    if config.prune and config.qat_epochs:
+        out.append(way(f"-prune{pct}-qat", config.prune, config.finetune_epochs, config.qat_epochs))
+    return out
+
+
+def ensure_fit(method: str, params: str, run_dir: Path, video: str, *, size: tuple[int, int] | None,
+               frames: str | None, config: RDConfig, progress: bool, log: Callable[[str], None]) -> dict:
+    """Fit ``method`` at ``params`` into ``run_dir`` — or reuse a finished fit / resume a broken one."""
+    run = Run.at(run_dir)
+    if run.has_run():
+        meta = run.read_meta()
+        if meta.get("method") != method or meta["train"]["epochs"] != config.epochs \
+                or meta["train"]["seed"] != config.seed:
+            raise ConfigError(f"{run_dir} holds a fit with other settings (method, epochs or seed); "
+                              "remove it or choose another -o")
+        if meta.get("status") == "complete":
+            log(f"{run_dir.name}: reusing the finished fit ({meta.get('psnr', float('nan')):.2f} dB)")
+            return meta
+        log(f"{run_dir.name}: resuming the interrupted fit")
+        fit(out=run_dir, resume=True, progress=progress, write_video=False, device=config.device)
+    else:
+        log(f"{run_dir.name}: fitting {method} with {params} parameters, {config.epochs} epochs")
+        fit(video, out=run_dir, model=method, params=params, size=size, frames=frames, progress=progress,
+            write_video=False, epochs=config.epochs, seed=config.seed, device=config.device)
+    return run.read_meta()
+
+
+def decode_file(path: Path, device: str) -> tuple[np.ndarray, float]:
+    """Decode a ``.nerv`` file to ``(N, H, W, 3)`` uint8 RGB; returns the frames and the seconds taken
+    (reading + entropy decoding + rebuilding the model + decoding every frame)."""
+    dev = resolve_device(device)
+    start = time.perf_counter()
+    model = read_nerv(path).build_model().to(dev)
+    with torch.no_grad():
+        out = [to_uint8(frames).permute(0, 2, 3, 1).cpu() for frames in render_batches(model)]
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - start
+    return torch.cat(out).numpy(), seconds
+
+
+def neural_point(run_dir: Path, nerv_path: Path, variant: Variant, reference: np.ndarray, *, fps: float,
+                 run_meta: dict, config: RDConfig, progress: bool) -> dict[str, Any]:
+    """Compress a fitted run with ``variant``, decode the file, and measure one RD point."""
+    start = time.perf_counter()
+    report = compress(run_dir, nerv_path, variant.compression, progress=progress)
+    compress_seconds = time.perf_counter() - start
+    decoded, decode_seconds = decode_file(nerv_path, config.device)
+    quality = measure_quality(reference, decoded, vmaf=config.vmaf, fps=fps, device=resolve_device(config.device))
+    train_seconds = float(run_meta.get("train_seconds", 0.0))
+    return {
+        "params": int(run_meta["parameters"]["official"]),
+        "bytes": int(report["bytes"]),
+        "bpp": float(report["bpp"]),
+        "psnr-rgb": quality.psnr,
+        "ssim-rgb": quality.ssim,
+        "ms-ssim-rgb": quality.ms_ssim,
+        "vmaf": quality.vmaf,
+        "encoding_time": train_seconds + compress_seconds,
+        "training_time": train_seconds,
+        "compression_time": compress_seconds,
+        "decoding_time": decode_seconds,
+        "sparsity": float(report["sparsity"]),
+    }
+
+
+def cached_point(path: Path, settings: dict) -> dict | None:
+    """The point cached in ``path`` when it was measured with ``settings``."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get("point") if data.get("settings") == settings else None
+
+
+def neural_series(method: str, video: str, reference: np.ndarray, out: Path, *, fps: float,
+                  size: tuple[int, int] | None, frames: str | None, config: RDConfig, meta: dict,
+                  progress: bool, log: Callable[[str], None]) -> list[RDResults]:
+    """The RD series of every variant of ``method`` over the model sizes."""
+    ways = variants(config)
+    points: dict[str, list[dict]] = {v.suffix: [] for v in ways}
+    fits: dict[str, dict] = {}
+    for params in config.params:
+        run_dir = out / "runs" / f"{method}-{params}"
+        run_meta = ensure_fit(method, params, run_dir, video, size=size, frames=frames, config=config,
+                              progress=progress, log=log)
+        fits[params] = {"train_device": run_meta["train"].get("device"), "train_seconds": run_meta.get("train_seconds"),
+                        "psnr_float_model": run_meta.get("psnr"), "parameters": run_meta["parameters"]}
+        for variant in ways:
+            name = f"{method}-{params}{variant.suffix}"
+            nerv_path = out / "files" / f"{name}.nerv"
+            c = variant.compression
+            settings = {"bits": c.bits, "embed_bits": c.embed_bits, "prune": c.prune,
+                        "finetune_epochs": c.finetune_epochs, "qat_epochs": c.qat_epochs,
+                        "vmaf": config.vmaf, "fit_created": run_meta.get("created"),
+                        "encoder_revision": ENCODER_REVISION}
+            cache = nerv_path.with_suffix(".json")
+            point = cached_point(cache, settings) if nerv_path.is_file() else None
+            if point is None:
+                nerv_path.parent.mkdir(parents=True, exist_ok=True)
+                point = neural_point(run_dir, nerv_path, variant, reference, fps=fps, run_meta=run_meta,
+                                     config=config, progress=progress)
+                write_json_atomic(cache, {"settings": settings, "point": point})
+            log(f"{name}: {point['bpp']:.4f} bpp, {point['psnr-rgb']:.2f} dB, MS-SSIM {point['ms-ssim-rgb']:.4f}")
+            points[variant.suffix].append({"quality": float(point["params"]), **point})
+    spec = get_method(method)
+    series = []
+    for variant in ways:
+        c = variant.compression
+        parts = [f"{c.bits}-bit weights"]
+        if c.prune:
+            parts.append(f"{100 * c.prune:g} % pruned + {c.finetune_epochs} fine-tuning epochs")
+        if c.qat_epochs:
+            parts.append(f"{c.qat_epochs} QAT epochs")
+        description = f"{spec.description}; {', '.join(parts)}; ANS-coded .nerv file"
+        info = {**meta, "method": method, "epochs": config.epochs, "bits": c.bits, "embed_bits": c.embed_bits,
+                "prune": c.prune, "qat_epochs": c.qat_epochs, "quality_is": "official parameter count of the model",
+                "fits": fits}
+        series.append(RDResults.from_points(variant.series(method), points[variant.suffix],
+                                            description=description, meta=info))
+    return series
