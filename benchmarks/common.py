@@ -7,6 +7,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,21 @@ def bare_step_seconds(fitted: nervkit.FittedRun, steps: int = 6) -> float:
         optimizer.step()
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:])
+
+
+def step_flops(forward_loss: Callable[[], torch.Tensor]) -> int:
+    """FLOPs of one training iteration given as a closure that runs forward + loss and returns the
+    loss (its backward is counted too; the optimizer update is not), for models built outside a
+    nervkit run (e.g. an official implementation)."""
+    with FlopCounterMode(display=False) as counter:
+        forward_loss().backward()
+    return counter.get_total_flops()
+
+
+def timed_call(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call of ``fn``. On a shared machine the CPU seconds
+    (all threads of this process) are the steadier of the two: they do not count time spent waiting
+    for a core, although they do count OpenMP threads spinning while they wait for each other."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
