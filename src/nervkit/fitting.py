@@ -109,7 +109,7 @@ def _build(request: FitRequest, data: TaskData) -> tuple[Representation, dict[st
         "params_budget": budget,
         "bpp_budget": request.bpp,
         "config": config_to_dict(config),
-        "geometry": asdict(geometry),
+        "geometry": geometry.to_dict(),
         "train": config_to_dict(request.train),
         "data": request.data.to_dict(),
         "fps": store.fps,

@@ -35,6 +35,8 @@ MIN_FPS, MAX_FPS = 0.001, 100_000.0
 MAX_CONFIG_INT = 1 << 22
 MAX_CONFIG_LIST = 64
 GEOMETRY_FIELDS = ("num_frames", "height", "width")
+#: videos of a collection in one file
+MAX_VIDEOS = 1 << 16
 
 
 def validate_header(header: Any) -> tuple[MethodSpec, MethodConfig, VideoGeometry]:
@@ -83,10 +85,13 @@ def validate_header(header: Any) -> tuple[MethodSpec, MethodConfig, VideoGeometr
 
 
 def check_geometry(geo: Any) -> VideoGeometry:
-    if not isinstance(geo, dict) or set(geo) != set(GEOMETRY_FIELDS):
+    """The header's geometry: exactly num_frames, height, width (and, for a collection of videos,
+    ``segments``: each video's frame count, at most MAX_VIDEOS, adding up to num_frames)."""
+    keys = set(geo) - {"segments"} if isinstance(geo, dict) else None
+    if not isinstance(geo, dict) or keys != set(GEOMETRY_FIELDS):
         found = ", ".join(short(k, 24) for k in geo) if isinstance(geo, dict) else short(geo)
-        raise BitstreamError(f"the header's geometry must hold exactly {', '.join(GEOMETRY_FIELDS)}; "
-                             f"it holds {found or 'nothing'}")
+        raise BitstreamError(f"the header's geometry must hold exactly {', '.join(GEOMETRY_FIELDS)} (and "
+                             f"segments for a collection); it holds {found or 'nothing'}")
     for key in GEOMETRY_FIELDS:
         if not is_int(geo[key]):
             raise BitstreamError(f"the header's geometry.{key} must be an integer, got {short(geo[key])}")
@@ -96,7 +101,13 @@ def check_geometry(geo: Any) -> VideoGeometry:
     if not (1 <= geo["height"] <= MAX_FRAME_SIDE and 1 <= geo["width"] <= MAX_FRAME_SIDE):
         raise BitstreamError(f"the header declares frames of {geo['height']}x{geo['width']}; each side must "
                              f"be 1 to {MAX_FRAME_SIDE}")
-    return VideoGeometry(geo["num_frames"], geo["height"], geo["width"])
+    segments = geo.get("segments", [])
+    if not (isinstance(segments, list) and len(segments) <= MAX_VIDEOS
+            and all(is_int(n) and n >= 1 for n in segments)
+            and (not segments or sum(segments) == geo["num_frames"])):
+        raise BitstreamError(f"the header's geometry.segments must be at most {MAX_VIDEOS:,} positive frame counts "
+                             f"adding up to {geo['num_frames']:,}, got {short(segments)}")
+    return VideoGeometry(geo["num_frames"], geo["height"], geo["width"], tuple(segments))
 
 
 def check_video(video: Any) -> float | None:

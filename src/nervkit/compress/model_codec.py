@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,7 @@ def encode_model(model: Representation, config: CompressConfig | None = None, *,
         "format": FORMAT_NAME,
         "method": model.method,
         "config": config_to_dict(model.config),
-        "geometry": asdict(model.geometry),
+        "geometry": model.geometry.to_dict(),
         "output_size": list(model.output_size),
         "quantization": {"bits": config.bits, "embed_bits": config.embed_bits, **latent},
         "video": video or {},

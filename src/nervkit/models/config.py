@@ -50,22 +50,60 @@ def cli_flag(name: str) -> str:
 
 @dataclass(frozen=True)
 class VideoGeometry:
-    """What a representation is fitted to: the frame count and the true (unpadded) frame size."""
+    """What a representation is fitted to: the frame count and the true (unpadded) frame size.
+
+    A collection of videos (one model over many, all at one frame size) is one frame sequence, the
+    videos one after the other; ``segments`` holds each video's frame count in order (empty: a single
+    video). Frame ``i`` of the collection is frame ``i - start`` of the video whose span holds it
+    (:meth:`spans`). Methods that model frame indices only (NeRV as the "shared NeRV" baseline) ignore
+    it; methods that need each video's own time axis (D-NeRV) read it.
+    """
 
     num_frames: int
     height: int
     width: int
+    segments: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
             raise ConfigError(f"a video needs at least one frame, got {self.num_frames}")
         if self.height < 1 or self.width < 1:
             raise ConfigError(f"invalid frame size {self.height}x{self.width}")
+        if self.segments:
+            object.__setattr__(self, "segments", tuple(int(n) for n in self.segments))
+            if min(self.segments) < 1 or sum(self.segments) != self.num_frames:
+                raise ConfigError(f"the videos' frame counts {list(self.segments)} must be positive and add up to "
+                                  f"{self.num_frames} frames")
 
     @property
     def pixels(self) -> int:
         """Pixels in the whole video (frames × H × W): the bpp denominator."""
         return self.num_frames * self.height * self.width
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.segments) or 1
+
+    def spans(self) -> list[tuple[int, int]]:
+        """(first frame, frame count) of each video in the frame sequence; one span for a single video."""
+        counts = self.segments or (self.num_frames,)
+        starts = [sum(counts[:i]) for i in range(len(counts))]
+        return list(zip(starts, counts))
+
+    def video_of(self, frame: int) -> tuple[int, int]:
+        """(video index, frame index inside that video) of collection frame ``frame``."""
+        for v, (start, count) in enumerate(self.spans()):
+            if start <= frame < start + count:
+                return v, frame - start
+        raise ConfigError(f"frame {frame} is outside the {self.num_frames} frames")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored (run.json, checkpoints, .nerv headers): ``segments`` only for a collection, so a single
+        video is stored exactly as before collections existed."""
+        d: dict[str, Any] = {"num_frames": self.num_frames, "height": self.height, "width": self.width}
+        if self.segments:
+            d["segments"] = list(self.segments)
+        return d
 
 
 def _coerce(value: Any, annotation: Any, name: str) -> Any:

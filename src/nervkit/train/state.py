@@ -82,7 +82,7 @@ def checkpoint_state(model: Representation, config: TrainConfig, optimizer: torc
     return {
         "method": model.method,
         "config": config_to_dict(model.config),
-        "geometry": asdict(model.geometry),
+        "geometry": model.geometry.to_dict(),
         "train": config_to_dict(config),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
