@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from . import arguments
+from .data.collection import VideoSource, find_videos, is_collection
 from .errors import ConfigError
 from .fitting import FitRequest, resume_run, start_run, train_config, version
 from .io import FrameRange
@@ -31,7 +32,7 @@ from .io.outputs import check_output
 from .metrics import QualityReport, evaluate_videos
 from .models import get_method
 from .models.sizing import parse_bpp_budget, parse_param_count
-from .render import check_video_output, write_decoded
+from .render import check_video_output, select_frames, write_decoded
 from .runs import DataOptions, FittedRun, Run
 from .tasks import TaskData, TaskOptions
 from .train import TrainConfig, resolve_device
@@ -46,7 +47,7 @@ def sample_video() -> Path:
 
 
 def fit(
-    video: str | os.PathLike[str] | None = None,
+    video: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
     *,
     out: str | os.PathLike[str],
     model: str | None = None,
@@ -66,9 +67,17 @@ def fit(
     progress: bool = True,
     write_video: bool = True,
     memory_budget: int | None = None,
+    list_file: str | os.PathLike[str] | None = None,
+    tile: str | tuple[int, int] | None = None,
+    segment_frames: int | None = None,
     **train_overrides: Any,
 ) -> FittedRun:
     """Fit a representation to ``video`` and write the run folder ``out`` (see :mod:`nervkit.runs`).
+
+    ``video`` is one video (a file or a folder of frames) or a collection — several paths, a folder of
+    video files, ``list_file`` (``path [name]`` lines) — fitted as one run, every video brought to one
+    size by ``size`` (resize) or ``tile`` (the UVG protocol: cut into tiles), ``segment_frames`` cutting
+    long videos (:mod:`nervkit.data.collection`); the run's metrics then hold each video's quality.
 
     ``train_overrides`` are :class:`~nervkit.train.TrainConfig` fields (``epochs=…, lr=…, loss=…``);
     without ``train`` the method's own recipe (e.g. HNeRV: L2 loss, lr 1e-3, batch 2) fills in the
@@ -87,9 +96,16 @@ def fit(
                               "--mask, --noise and --noise-seed")
         return resume_run(run, model=model, progress=progress, write_video=write_video,
                           memory_budget=memory_budget, train_overrides=train_overrides)
-    if video is None:
+    inputs = [] if video is None else [video] if isinstance(video, (str, os.PathLike)) else list(video)
+    if not inputs and list_file is None:
         raise ConfigError("no input video given")
-    video = arguments.path("video", video)
+    # a collection's videos may come named: (path, name) pairs (a run.json read by fit -c)
+    named = [VideoSource(arguments.path("video", v[0]), arguments.text("video name", v[1]))
+             for v in inputs if isinstance(v, (tuple, list))]
+    inputs = [arguments.path("video", v) for v in inputs if not isinstance(v, (tuple, list))]
+    tile_hw = arguments.size("--tile", tile)
+    if segment_frames is not None:
+        segment_frames = arguments.integer("--segment-frames", segment_frames, low=1)
     arguments.text("train_frames", train_frames)
     tasks = TaskOptions(train_frames, mask, noise, arguments.integer("--noise-seed", noise_seed, low=0)).validate()
     spec = get_method("nerv" if model is None else arguments.text("model", model))
@@ -99,12 +115,19 @@ def fit(
         raise ConfigError(f"model_options must be a dict of architecture options, got {type(model_options).__name__}")
     train_cfg = train_config(train, train_overrides, spec.train_defaults)
     size_hw, raw_hw = arguments.size("--size", size), arguments.size("--raw-size", raw_size)
-    if Path(video).suffix.lower() == ".yuv" and raw_hw is None and size_hw is not None:
-        size_hw, raw_hw = None, size_hw  # a raw .yuv has no header: --size gives its frame size
     frame_range = arguments.frame_range("--frames", frames)
-    data = DataOptions(source=str(Path(video)), frames=str(frame_range) if frame_range else None, size=size_hw,
-                       raw_size=raw_hw, raw_fps=arguments.number("--fps", raw_fps, low=0, low_open=True, high=1000),
-                       tasks=tasks)
+    fps = arguments.number("--fps", raw_fps, low=0, low_open=True, high=1000)
+    if named or is_collection(inputs, list_file, tile_hw, segment_frames):
+        # missing files, empty folders: before anything is written
+        sources = named + (find_videos(inputs, list_file) if inputs or list_file else [])
+        data = DataOptions(source=None, frames=str(frame_range) if frame_range else None, size=size_hw,
+                           raw_size=raw_hw, raw_fps=fps, tasks=tasks, videos=tuple((v.path, v.name) for v in sources),
+                           tile=tile_hw, segment_frames=segment_frames)
+    else:
+        if Path(inputs[0]).suffix.lower() == ".yuv" and raw_hw is None and size_hw is not None:
+            size_hw, raw_hw = None, size_hw  # a raw .yuv has no header: --size gives its frame size
+        data = DataOptions(source=str(Path(inputs[0])), frames=str(frame_range) if frame_range else None,
+                           size=size_hw, raw_size=raw_hw, raw_fps=fps, tasks=tasks)
     bpp = parse_bpp_budget(params)
     budget = parse_param_count(params) if params is not None and bpp is None else None
     # check the model options before decoding the video: cheap errors first
@@ -124,13 +147,17 @@ def task_data(fitted: FittedRun, memory_budget: int | None = None) -> TaskData:
 
 
 def decode(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, lossless: bool = False,
-           frames: str | FrameRange | None = None, crf: int = 12, device: str = "cpu") -> Path:
-    """Decode a fitted run to a video file (.mp4/.mkv; ``lossless`` → FFV1 in .mkv) or a PNG folder."""
+           frames: str | FrameRange | None = None, crf: int = 12, device: str = "cpu",
+           video: str | int | None = None) -> Path:
+    """Decode a fitted run to a video file (.mp4/.mkv; ``lossless`` → FFV1 in .mkv) or a PNG folder;
+    ``video`` (a name or an index) decodes one video of a collection, ``frames`` then counting in it."""
     check_video_output(output, read_folders=[run_dir], lossless=lossless, crf=crf)
     frame_range = arguments.frame_range("--frames", frames)
     fitted = load(run_dir, device)
-    indices = list(frame_range.resolve(fitted.model.geometry.num_frames)) if frame_range else None
-    return write_decoded(fitted.model, output, fps=fitted.fps, lossless=lossless, indices=indices, crf=crf)
+    indices, chosen = select_frames(fitted.run_dir.videos, fitted.model.geometry.num_frames, video=video,
+                                    frames=frame_range)
+    fps = chosen["fps"] if chosen else fitted.fps
+    return write_decoded(fitted.model, output, fps=fps, lossless=lossless, indices=indices, crf=crf)
 
 
 def interpolate(run: str | os.PathLike[str], factor: int, out: str | os.PathLike[str], *, lossless: bool = False,
@@ -176,7 +203,7 @@ def inpaint(run: str | os.PathLike[str], mask: str, out: str | os.PathLike[str] 
     data = fitted.run_dir.data_options
     if out is not None:
         mask_file = mask if isinstance(mask, str) and Path(mask).exists() else None
-        check_video_output(out, inputs=[data.source, mask_file], read_folders=[fitted.run_dir.path],
+        check_video_output(out, inputs=[*data.inputs, mask_file], read_folders=[fitted.run_dir.path],
                            lossless=lossless, crf=crf)
     clean = data.load(None)
     holes = make_mask(mask, len(clean), clean.height, clean.width)

@@ -27,7 +27,7 @@ from .errors import ConfigError
 from .io.outputs import check_file_target, check_output
 from .models import Representation
 from .models.config import replace_config
-from .render import check_video_output, write_decoded
+from .render import check_video_output, select_frames, write_decoded
 from .runs import FittedRun, Run
 from .tasks import TaskData
 from .train import TrainConfig, Trainer, evaluate_model, resolve_device
@@ -141,6 +141,8 @@ def write(job: CompressionJob) -> None:
     fitted, config = job.fitted, job.config
     video = {"fps": fitted.fps, "source": fitted.meta.get("data", {}).get("source"),
              "source_size": fitted.meta.get("source_size")}
+    if fitted.meta.get("videos"):  # a collection: each video's name and frame rate, for decompress --video
+        video["videos"] = [{"name": v["name"], "fps": v["fps"]} for v in fitted.meta["videos"]]
     size = write_nerv(job.output, job.model, config, video=video)
     geo = job.model.geometry
     job.report.update({"file": str(job.output), "bytes": size, "bpp": size * 8 / geo.pixels,
@@ -181,8 +183,11 @@ def train_epochs(job: CompressionJob, epochs: int) -> None:
 
 
 def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, frames: str | None = None,
-               lossless: bool = False, crf: int = 12, device: str = "auto", scale: float = 1.0) -> Path:
-    """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video or PNGs.
+               lossless: bool = False, crf: int = 12, device: str = "auto", scale: float = 1.0,
+               video: str | int | None = None) -> Path:
+    """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video or PNGs;
+    ``video`` (a name or an index) decodes one video of a collection file without decoding the others,
+    ``frames`` then counting inside that video.
 
     ``scale`` ≠ 1 renders every frame at scale × the fitted size (super-resolution; coordinate-based
     methods only: NVP). Decoding is deterministic: the same file on the same kind of device gives
@@ -194,10 +199,11 @@ def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, 
     frame_range = arguments.frame_range("--frames", frames)
     target = resolve_device(arguments.text("--device", device))
     nerv = read_nerv(path)
-    indices = list(frame_range.resolve(nerv.geometry.num_frames)) if frame_range else None
+    indices, chosen = select_frames(nerv.videos, nerv.geometry.num_frames, video=video, frames=frame_range)
     model = nerv.build_model().to(target)
     check_scale(model, scale)
-    return write_decoded(model, output, fps=nerv.fps, lossless=lossless, indices=indices, crf=crf, scale=scale)
+    fps = chosen["fps"] if chosen else nerv.fps
+    return write_decoded(model, output, fps=fps, lossless=lossless, indices=indices, crf=crf, scale=scale)
 
 
 def check_scale(model: Representation, scale: float) -> None:

@@ -35,14 +35,19 @@ from .tasks import TaskOptions
 from .train import TrainConfig
 
 #: data and size keys of a settings file (the command line's top-level fit options)
-TOP_LEVEL = ("video", "model", "preset", "params", "size", "frames", "raw_size", "fps")
+TOP_LEVEL = ("video", "model", "preset", "params", "size", "frames", "raw_size", "fps", "list_file", "tile",
+             "segment_frames")
 
 
 @dataclass
 class FitSettings:
     """What a settings file asks for; ``None`` = not given (the command line or the defaults decide)."""
 
-    video: str | None = None
+    #: one path, or a collection: paths or (path, name) pairs
+    video: str | list[Any] | None = None
+    list_file: str | None = None
+    tile: str | list[int] | None = None
+    segment_frames: int | None = None
     model: str | None = None
     preset: str | None = None
     params: str | None = None
@@ -89,8 +94,10 @@ def _from_run_json(data: dict[str, Any], path: Path) -> FitSettings:
             raise ConfigError(f"-c {path}: a run.json needs {key!r} ({kind.__name__})")
     d = data["data"]
     task_names = {f.name for f in fields(TaskOptions)}
+    videos = [(v["path"], v["name"]) for v in d.get("videos") or [] if isinstance(v, dict)]
     return FitSettings(
-        video=d.get("source"), model=data["method"], frames=d.get("frames"), size=d.get("size"),
+        video=videos or d.get("source"), tile=d.get("tile"), segment_frames=d.get("segment_frames"),
+        model=data["method"], frames=d.get("frames"), size=d.get("size"),
         raw_size=d.get("raw_size"), fps=d.get("raw_fps"), model_options=dict(data["config"]),
         train={k: v for k, v in data["train"].items()},
         tasks={k: v for k, v in d.items() if k in task_names and v is not None}, from_run=True)
@@ -113,6 +120,10 @@ def load_fit_settings(path: str | os.PathLike[str]) -> FitSettings:
         flat.setdefault("video", flat.pop("source"))
     if "method" in flat:
         flat.setdefault("model", flat.pop("method"))
+    if "list" in flat:
+        flat.setdefault("list_file", flat.pop("list"))
+    if "videos" in flat:
+        flat.setdefault("video", flat.pop("videos"))
     settings = FitSettings()
     train_names = {f.name for f in fields(TrainConfig)}
     task_names = {f.name for f in fields(TaskOptions)}

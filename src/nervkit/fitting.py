@@ -92,7 +92,7 @@ def start_run(run: Run, request: FitRequest, *, progress: bool, write_video: boo
 def _build(request: FitRequest, data: TaskData) -> tuple[Representation, dict[str, Any]]:
     """The model of ``request`` for the loaded video, checked to fit in memory, and run.json's content."""
     spec, store = request.spec, data.clean
-    geometry = VideoGeometry(len(store), store.height, store.width)
+    geometry = VideoGeometry(len(store), store.height, store.width, store.segments)
     budget = request.budget
     if request.bpp is not None:  # "0.9bpp": 8-bit values at that rate (the papers' quantized-only bpp)
         budget = max(1000, bpp_to_param_count(request.bpp, geometry.pixels))
@@ -121,6 +121,9 @@ def _build(request: FitRequest, data: TaskData) -> tuple[Representation, dict[st
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "provenance": provenance(request.train),
     }
+    if store.segments:  # a collection: every video's name, frames, rate and source
+        meta["videos"] = [{"name": n, "frames": c, "fps": f, "source": src} for n, c, f, src in
+                          zip(store.names, store.segments, store.video_fps, store.video_sources)]
     return net, meta
 
 
@@ -153,7 +156,7 @@ def resume_run(run: Run, *, model: str | None, progress: bool, write_video: bool
         store = data.clean
         if (len(store), store.height, store.width) != (net.geometry.num_frames, net.geometry.height,
                                                        net.geometry.width):
-            raise RunDirError(f"the video {run.data_options.source} no longer matches the run in {run.path}")
+            raise RunDirError(f"{run.data_options.describe()} no longer match the run in {run.path}")
         if DistContext.from_env().is_main:
             resumes = [*meta.get("resumed", []), {"at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                                   **provenance(train_cfg)}]
@@ -185,7 +188,7 @@ def train_run(run: Run, net: Representation, data: TaskData, train_cfg: TrainCon
         net = net.cpu().eval()
         fitted = FittedRun(run, net, meta, final.history, final.evals, report, tasks)
         if write_video:
-            write_decoded(net, run.decoded_video, fps=fitted.fps, lossless=False)
+            _write_decoded_videos(run, net, meta)
         meta = {**meta, "status": "complete", "train_seconds": final.elapsed, "psnr": report.psnr,
                 "ms_ssim": report.ms_ssim}
         run.write_meta(meta)
@@ -194,6 +197,17 @@ def train_run(run: Run, net: Representation, data: TaskData, train_cfg: TrainCon
         return fitted
     finally:
         shutdown_distributed(dist)
+
+
+def _write_decoded_videos(run: Run, net: Representation, meta: dict[str, Any]) -> None:
+    """decoded.mp4, or for a collection decoded/<name>.mp4 per video (each at its own frame rate)."""
+    videos = meta.get("videos")
+    if not videos:
+        write_decoded(net, run.decoded_video, fps=float(meta.get("fps", 25.0)), lossless=False)
+        return
+    for video, (start, count) in zip(videos, net.geometry.spans()):
+        write_decoded(net, run.decoded_folder / f"{video['name']}.mp4", fps=float(video["fps"]), lossless=False,
+                      indices=list(range(start, start + count)))
 
 
 # -- the run folder while it is being created -------------------------------------------------------------

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 from . import arguments
-from .io import VideoWriter
+from .errors import ConfigError
+from .io import FrameRange, VideoWriter
 from .io.outputs import check_file_target, check_frame_folder_target, check_output
 from .io.writer import is_folder_output
 from .models import Representation
@@ -65,6 +66,31 @@ def write_decoded(model: Representation, output: str | os.PathLike[str], *, fps:
     (``scale`` ≠ 1: rendered at scale × the fitted size, :meth:`Representation.decode_scaled`)."""
     return render_to_file(model, output, fps=fps, lossless=lossless, crf=crf, indices=indices, scale=scale,
                           batch_size=batch_size)
+
+
+def select_frames(videos: Sequence[dict[str, Any]], num_frames: int, *, video: str | int | None = None,
+                  frames: FrameRange | None = None) -> tuple[list[int] | None, dict[str, Any] | None]:
+    """The frame indices to decode (None: every frame) and the chosen video's entry (None: no choice).
+
+    ``videos``: the collection's videos in order (``name``, ``first_frame``, ``frames``, ``fps``); ``video``
+    a name or an index (``--video NAME|INDEX``); ``frames`` a range inside that video, or of the whole
+    sequence when no video is chosen. Only the chosen frames are decoded: one video (or one clip of
+    it) without the others."""
+    if video is None:
+        return (list(frames.resolve(num_frames)) if frames else None), None
+    chosen = None
+    if isinstance(video, int) or (isinstance(video, str) and video.isdigit()):
+        index = int(video)
+        chosen = videos[index] if 0 <= index < len(videos) else None
+    if chosen is None:
+        chosen = next((v for v in videos if v["name"] == video), None)
+    if chosen is None:
+        names = ", ".join(v["name"] for v in videos[:5]) + (f" and {len(videos) - 5} more" if len(videos) > 5 else "")
+        raise ConfigError(f"--video {video}: no such video; this one holds {len(videos)} "
+                          f"(0..{len(videos) - 1}: {names})")
+    first, count = chosen["first_frame"], chosen["frames"]
+    local = frames.resolve(count, source=chosen["name"]) if frames else range(count)
+    return [first + i for i in local], chosen
 
 
 def check_video_output(output: str | os.PathLike[str], *, inputs: Sequence[Any] = (),

@@ -10,6 +10,7 @@ Layout of a run folder::
     metrics.json    final quality of the fitted model on all frames against the clean source (PSNR, SSIM,
                     MS-SSIM, per frame), plus the interpolation / inpainting / denoising sections
     decoded.mp4     the decoded video (H.264, near-lossless CRF); ``nervkit decode`` makes others
+    decoded/        for a collection of videos: decoded/<name>.mp4 per video instead of decoded.mp4
     .nervkit-lock   present while a process fits, resumes or fine-tunes the run (:mod:`nervkit.io.lock`)
 
 run.json carries a ``run_id`` that every checkpoint of the run repeats: a checkpoint copied from
@@ -39,6 +40,7 @@ import torch
 
 from . import arguments
 from .data import FrameStore, load_frames
+from .data.collection import VideoSource, load_collection
 from .errors import RunDirError
 from .io import FrameRange
 from .io.atomic import write_json_atomic
@@ -66,29 +68,53 @@ class DataOptions:
     raw-YUV geometry, and what is trained on (:class:`~nervkit.tasks.TaskOptions`: frame split,
     inpainting mask, denoising noise). run.json stores the task options flat beside the others."""
 
-    source: str
+    source: str | None
     frames: str | None = None
     size: tuple[int, int] | None = None
     raw_size: tuple[int, int] | None = None
     raw_fps: float = 25.0
     tasks: TaskOptions = field(default_factory=TaskOptions)
+    #: a collection (:mod:`nervkit.data.collection`): (path, name) of every input video, and how they
+    #: are brought to one size and length; empty/None for a single video
+    videos: tuple[tuple[str, str], ...] = ()
+    tile: tuple[int, int] | None = None
+    segment_frames: int | None = None
+
+    @property
+    def is_collection(self) -> bool:
+        return bool(self.videos)
+
+    @property
+    def inputs(self) -> list[str]:
+        """Every input path (what a command reading the run must never overwrite)."""
+        return [p for p, _ in self.videos] if self.videos else [self.source] if self.source else []
+
+    def describe(self) -> str:
+        return self.source if not self.videos else f"the {len(self.videos)} videos of the collection"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "frames": self.frames, "size": list(self.size) if self.size else None,
-                "raw_size": list(self.raw_size) if self.raw_size else None, "raw_fps": self.raw_fps,
-                **asdict(self.tasks)}
+        d = {"source": self.source, "frames": self.frames, "size": list(self.size) if self.size else None,
+             "raw_size": list(self.raw_size) if self.raw_size else None, "raw_fps": self.raw_fps,
+             **asdict(self.tasks)}
+        if self.videos:  # only for collections: a single video's run.json is as it always was
+            d.update(videos=[{"path": p, "name": n} for p, n in self.videos],
+                     tile=list(self.tile) if self.tile else None, segment_frames=self.segment_frames)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataOptions:
         tasks = TaskOptions(train_frames=d.get("train_frames") or "all", mask=d.get("mask"),
                             noise=d.get("noise"), noise_seed=int(d.get("noise_seed") or 0))
         return cls(
-            source=d["source"],
+            source=d.get("source"),
             frames=d.get("frames"),
             size=tuple(d["size"]) if d.get("size") else None,  # type: ignore[arg-type]
             raw_size=tuple(d["raw_size"]) if d.get("raw_size") else None,  # type: ignore[arg-type]
             raw_fps=float(d.get("raw_fps", 25.0)),
             tasks=tasks,
+            videos=tuple((v["path"], v["name"]) for v in d.get("videos") or ()),
+            tile=tuple(d["tile"]) if d.get("tile") else None,  # type: ignore[arg-type]
+            segment_frames=d.get("segment_frames"),
         )
 
     def load(self, cache_dir: Path | None, memory_budget: int | None = None) -> FrameStore:
@@ -97,9 +123,14 @@ class DataOptions:
         (a command that only reads a run never writes into it)."""
         private = cache_dir is None
         folder = Path(tempfile.mkdtemp(prefix="nervkit-frames-")) if private else cache_dir
-        store = load_frames(self.source, frames=FrameRange.parse(self.frames) if self.frames else None,
-                            size=self.size, raw_size=self.raw_size, raw_fps=self.raw_fps,
-                            memory_budget=memory_budget, cache_dir=folder)
+        frames = FrameRange.parse(self.frames) if self.frames else None
+        if self.videos:
+            store = load_collection([VideoSource(p, n) for p, n in self.videos], frames=frames, size=self.size,
+                                    tile=self.tile, segment_frames=self.segment_frames, raw_size=self.raw_size,
+                                    raw_fps=self.raw_fps, memory_budget=memory_budget, cache_dir=folder)
+        else:
+            store = load_frames(self.source, frames=frames, size=self.size, raw_size=self.raw_size,
+                                raw_fps=self.raw_fps, memory_budget=memory_budget, cache_dir=folder)
         if private:
             weakref.finalize(store, shutil.rmtree, folder, True)
         return store
@@ -138,6 +169,11 @@ class Run:
         return self.path / DECODED_FILE
 
     @property
+    def decoded_folder(self) -> Path:
+        """A collection's decoded videos, one file per video."""
+        return self.path / "decoded"
+
+    @property
     def cache_dir(self) -> Path:
         return self.path / "cache"
 
@@ -155,6 +191,16 @@ class Run:
     def write_meta(self, meta: dict[str, Any]) -> None:
         write_json_atomic(self.run_file, meta)
         self._meta = meta
+
+    @property
+    def videos(self) -> list[dict[str, Any]]:
+        """The run's videos (name, fps, first frame, frame count); a single video is one entry."""
+        meta = self.meta
+        geometry = VideoGeometry(**{k: tuple(v) if k == "segments" else v for k, v in meta["geometry"].items()})
+        listed = meta.get("videos") or [{"name": Path(str(meta["data"].get("source") or "video")).stem,
+                                         "fps": meta.get("fps", 25.0)}]
+        return [{"name": v["name"], "fps": float(v.get("fps") or meta.get("fps", 25.0)), "first_frame": start,
+                 "frames": count} for v, (start, count) in zip(listed, geometry.spans())]
 
     @property
     def data_options(self) -> DataOptions:
@@ -247,7 +293,7 @@ class Run:
         if self.metrics_file.is_file():
             try:
                 metrics = json.loads(self.metrics_file.read_text())
-                tasks = {k: metrics[k] for k in ("interpolation", "inpainting", "denoising") if k in metrics}
+                tasks = {k: metrics[k] for k in ("interpolation", "inpainting", "denoising", "videos") if k in metrics}
             except (OSError, ValueError, TypeError):
                 pass
         return FittedRun(self, model, meta, list(state.get("history", [])), list(state.get("evals", [])),

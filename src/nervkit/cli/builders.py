@@ -83,7 +83,9 @@ def method_from_argv(argv: Sequence[str]) -> str:
 def add_fit(sub: Subparsers, argv: Sequence[str]) -> None:
     fit = _add(sub, "fit", "fit a representation to a video", [json_output("print the result as JSON")],
                description="Fit a neural representation to a video and write a run folder.", epilog=FIT_EXAMPLE)
-    fit.add_argument("video", nargs="?", help="input: video file, raw .yuv (with --raw-size), or frame folder")
+    fit.add_argument("video", nargs="*", help="input: a video file, raw .yuv (with --raw-size) or frame folder; "
+                                              "several of them, or a folder of videos, fit one model to the "
+                                              "collection")
     fit.add_argument("-o", "--out", required=True, help="run folder to write (or resume)")
     fit.add_argument("-c", "--config", metavar="FILE",
                      help="settings from a JSON or TOML file, or a run's run.json (fit it again); the options "
@@ -97,6 +99,11 @@ def add_fit(sub: Subparsers, argv: Sequence[str]) -> None:
     fit.add_argument("--frames", help="frame range A:B (or A:B:step) of the input")
     fit.add_argument("--raw-size", help="frame size HxW of a raw .yuv input (plain --size works too)")
     fit.add_argument("--fps", type=float, help="frame rate of a raw .yuv input [default: 25]")
+    fit.add_argument("--list", dest="list_file", metavar="FILE",
+                     help="a collection's videos, one 'path [name]' per line (paths relative to the file)")
+    fit.add_argument("--tile", help="cut every video into tiles of HxW (the UVG protocol: top-left crop to whole "
+                                    "tiles, tiles <video>-01.. row-major) instead of resizing")
+    fit.add_argument("--segment-frames", type=int, help="cut every video into parts of N frames (<video>-s01..)")
     fit.add_argument("--resume", action="store_true", help="continue the interrupted run in -o")
     fit.add_argument("--no-video", action="store_true", help="do not write decoded.mp4 at the end")
     fit.add_argument("--quiet", action="store_true", help="no progress output")
@@ -120,6 +127,8 @@ def add_decode(sub: Subparsers) -> None:
     dec = _add(sub, "decode", "decode a run to a video or PNG frames", [video_output()],
                description="Decode the frames of a fitted run.")
     dec.add_argument("run", help="run folder written by nervkit fit")
+    dec.add_argument("--video", help="decode one video of a collection (its name or index); --frames then counts "
+                                     "inside it")
     dec.add_argument("--frames", help="frame range A:B to decode")
     dec.set_defaults(handler=commands.cmd_decode)
 
@@ -178,6 +187,8 @@ def add_decompress(sub: Subparsers) -> None:
     dcp = _add(sub, "decompress", "decode a .nerv file to a video or PNG frames", [video_output()],
                description="Decode a .nerv file (no run folder needed).")
     dcp.add_argument("file", help=".nerv file")
+    dcp.add_argument("--video", help="decode one video of a collection file (its name or index); --frames then "
+                                     "counts inside it")
     dcp.add_argument("--frames", help="frame range A:B, or a single frame N")
     dcp.add_argument("--scale", type=float, default=1.0, help="render at scale x the fitted size, e.g. 4 "
                      "(super-resolution; coordinate-based methods: nvp) [default: 1]")

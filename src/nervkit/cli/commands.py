@@ -70,7 +70,7 @@ def _resume(args: argparse.Namespace) -> FittedRun:
         raise ConfigError("--resume continues the run with its stored video; drop "
                           + ("--sample" if args.sample else f"the VIDEO argument {args.video}"))
     if (collect(args, args.model_fields) or args.preset or args.params or args.size or args.frames
-            or collect(args, args.task_fields)):
+            or collect(args, args.task_fields) or args.list_file or args.tile or args.segment_frames):
         raise ConfigError("--resume continues a run with its stored settings; drop the model/data options")
     return api.fit(out=args.out, resume=True, model=args.model, progress=not args.quiet,
                    write_video=not args.no_video, **_train_options(args, FitSettings()))
@@ -85,8 +85,9 @@ def _fit_new(args: argparse.Namespace) -> FittedRun:
                           "(or change architecture options)")
     if args.sample and args.video:
         raise ConfigError("give either a VIDEO or --sample, not both")
-    video = api.sample_video() if args.sample else (args.video or settings.video)
-    if video is None:
+    video = [api.sample_video()] if args.sample else (args.video or settings.video)
+    list_file = args.list_file or settings.list_file
+    if not video and not list_file:
         raise ConfigError("no input: give a VIDEO (or --sample for the bundled clip)")
     model = args.model or settings.model or "nerv"
     get_method(model)
@@ -98,6 +99,8 @@ def _fit_new(args: argparse.Namespace) -> FittedRun:
         raw_size=args.raw_size or _size_text(settings.raw_size),
         raw_fps=args.fps if args.fps is not None else (settings.fps if settings.fps is not None else 25.0),
         model_options={**settings.model_options, **collect(args, args.model_fields)},
+        list_file=list_file, tile=args.tile or _size_text(settings.tile),
+        segment_frames=args.segment_frames if args.segment_frames is not None else settings.segment_frames,
         **config_to_dict(tasks), progress=not args.quiet, write_video=not args.no_video,
         **_train_options(args, settings),
     )
@@ -129,7 +132,7 @@ def _size_text(size: Any) -> str | None:
 
 # -- decoding and tasks -----------------------------------------------------------------------------------
 def cmd_decode(args: argparse.Namespace) -> int:
-    _print(f"wrote {api.decode(args.run, args.out, lossless=args.lossless, frames=args.frames, crf=args.crf)}")
+    _print(f"wrote {api.decode(args.run, args.out, lossless=args.lossless, frames=args.frames, crf=args.crf, video=args.video)}")
     return 0
 
 
@@ -178,7 +181,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 def cmd_decompress(args: argparse.Namespace) -> int:
     out = compression.decompress(args.file, args.out, frames=args.frames, lossless=args.lossless, crf=args.crf,
-                                 device=args.device, scale=args.scale)
+                                 device=args.device, scale=args.scale, video=args.video)
     _print(f"wrote {out}")
     return 0
 

@@ -34,7 +34,8 @@ def fit_lines(summary: dict[str, Any], tasks: dict[str, Any]) -> list[str]:
         lines.append(f"{summary['method']}: {summary['parameters']:,} parameters, {summary['frames']} frames "
                      f"{h}x{w}, {summary['epochs']} epochs in {duration(summary['train_seconds'] or 0)}")
         lines.append(f"PSNR {summary['psnr']:.2f} dB  MS-SSIM {summary['ms_ssim']:.4f}  SSIM {summary['ssim']:.4f}"
-                     + ("  (against the clean video)" if tasks else ""))
+                     + ("  (against the clean video)" if {"interpolation", "inpainting", "denoising"} & set(tasks)
+                        else ""))
     return lines + task_lines(tasks)
 
 
@@ -51,6 +52,12 @@ def task_lines(tasks: dict[str, Any]) -> list[str]:
         t = tasks["inpainting"]
         lines.append(f"inpainting ({t['mask']}, {100 * t['hole_fraction']:.1f} % holes): inside the mask PSNR "
                      f"{db(t['inside_mask']['psnr'])} SSIM {t['inside_mask']['ssim'] or 0:.4f}")
+    if "videos" in tasks:
+        t = tasks["videos"]
+        mean = t["mean_over_videos"]
+        ms = f"  MS-SSIM {mean['ms_ssim']:.4f}" if mean.get("ms_ssim") is not None else ""
+        lines.append(f"{t['count']} videos: mean over the videos PSNR {db(mean['psnr'])}{ms}; per video in "
+                     "metrics.json")
     if "denoising" in tasks:
         t = tasks["denoising"]
         lines.append(f"denoising ({t['noise']}, seed {t['noise_seed']}): decoded vs clean "
@@ -90,6 +97,9 @@ def info_lines(run: str | Path, data: dict[str, Any]) -> list[str]:
         f" (model output {data['output_size'][0]}x{data['output_size'][1]}), source {data['data']['source']}",
         "config:     " + ", ".join(f"{k}={values(v)}" for k, v in data["config"].items()),
     ]
+    if data.get("videos"):
+        names = [v["name"] for v in data["videos"]]
+        lines.insert(5, f"videos:     {len(names)} ({', '.join(names[:6])}{', …' if len(names) > 6 else ''})")
     hist = data.get("history") or {}
     epochs = hist.get("epochs", [])
     if epochs:

@@ -58,6 +58,7 @@ def validate_header(header: Any) -> tuple[MethodSpec, MethodConfig, VideoGeometr
     if "video" in header and not isinstance(header["video"], dict):
         raise BitstreamError(f"the header's video must be an object, got {short(header['video'])}")
     check_video(header.get("video"))
+    check_collection(header.get("video"), geometry)
     _check_quantization(header.get("quantization"))
     output_size = header.get("output_size")
     if output_size is not None and not (
@@ -108,6 +109,28 @@ def check_geometry(geo: Any) -> VideoGeometry:
         raise BitstreamError(f"the header's geometry.segments must be at most {MAX_VIDEOS:,} positive frame counts "
                              f"adding up to {geo['num_frames']:,}, got {short(segments)}")
     return VideoGeometry(geo["num_frames"], geo["height"], geo["width"], tuple(segments))
+
+
+def check_collection(video: Any, geometry: VideoGeometry) -> list[dict[str, Any]]:
+    """A collection file's videos (the header's ``video.videos``: one ``{name, fps}`` per segment of the
+    geometry, names unique and printable); ``[]`` for a single video. Files written without names get
+    ``video-1``, ``video-2``, …"""
+    if not geometry.segments:
+        return []
+    listed = video.get("videos") if isinstance(video, dict) else None
+    if listed is None:
+        return [{"name": f"video-{i + 1}", "fps": None} for i in range(len(geometry.segments))]
+    if not isinstance(listed, list) or len(listed) != len(geometry.segments):
+        raise BitstreamError(f"the header's video.videos must list the {len(geometry.segments)} videos of its "
+                             f"geometry, got {short(listed)}")
+    names = set()
+    for i, entry in enumerate(listed):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name or len(name) > 256 or not name.isprintable() or name in names:
+            raise BitstreamError(f"the header's video.videos[{i}] needs a unique printable name, got {short(entry)}")
+        names.add(name)
+        check_video({"fps": entry.get("fps")})
+    return [{"name": e["name"], "fps": e.get("fps")} for e in listed]
 
 
 def check_video(video: Any) -> float | None:

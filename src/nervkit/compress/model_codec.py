@@ -38,7 +38,7 @@ from ..models.memory import check_model_memory
 from ..resources import check_memory
 from .config import CompressConfig, compress_config
 from .container import Section, read_container, unpack, write_container
-from .header import FORMAT_NAME, check_geometry, check_video, label, shape_text, validate_header
+from .header import FORMAT_NAME, check_collection, check_geometry, check_video, label, shape_text, validate_header
 from .model_checks import DECODE_BATCH_FRAMES, check_tensor_shapes, meta_model, peek_shape, stored_shapes
 from .sections import SECTION_CODECS, STORAGES, encode_section
 
@@ -73,6 +73,18 @@ class NervFile:
     @property
     def geometry(self) -> VideoGeometry:
         return check_geometry(self.header.get("geometry"))
+
+    @property
+    def videos(self) -> list[dict[str, Any]]:
+        """A collection file's videos: name, fps (None: the file's), first frame and frame count in order;
+        a single-video file is one entry named after its source."""
+        geometry = self.geometry
+        listed = check_collection(self.header.get("video"), geometry)
+        if not listed:
+            source = (self.header.get("video") or {}).get("source")
+            listed = [{"name": Path(str(source)).stem if source else "video", "fps": None}]
+        return [{**entry, "fps": entry["fps"] or self.fps, "first_frame": start, "frames": count}
+                for entry, (start, count) in zip(listed, geometry.spans())]
 
     @property
     def fps(self) -> float:

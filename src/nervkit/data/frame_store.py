@@ -69,6 +69,12 @@ class FrameStore:
     source_indices: list[int] = field(default_factory=list)
     source_size: tuple[int, int] = (0, 0)
     memory_mapped: bool = False
+    #: a collection of videos (:mod:`nervkit.data.collection`): each video's frame count, name, frame rate
+    #: and source path, in order; empty for a single video
+    segments: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()
+    video_fps: tuple[float, ...] = ()
+    video_sources: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return self.frames.shape[0]
@@ -90,12 +96,21 @@ class FrameStore:
         """The previous and the next frame of each of ``indices``: float (n, 2, 3, H, W) in [0, 1].
 
         The first frame is its own previous frame and the last its own next one (so their outer
-        frame differences are zero); a one-frame video is its own neighbour on both sides.
+        frame differences are zero); a one-frame video is its own neighbour on both sides. In a
+        collection this holds for every video: neighbours never cross a video boundary.
         """
         idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
-        last = len(self) - 1
-        pairs = torch.stack([(idx - 1).clamp(0, last), (idx + 1).clamp(0, last)], dim=1)
+        first, last = self.video_bounds(idx)
+        pairs = torch.stack([torch.maximum(idx - 1, first), torch.minimum(idx + 1, last)], dim=1)
         return self.get(pairs.reshape(-1)).reshape(len(idx), 2, *self.frames.shape[1:])
+
+    def video_bounds(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first and the last frame of the video that holds each of ``indices`` (a collection's
+        videos are separate: a neighbour never crosses into the next video)."""
+        counts = torch.tensor(self.segments or (len(self),), dtype=torch.long)
+        ends = counts.cumsum(0)
+        video = torch.searchsorted(ends, indices, right=True)
+        return ends[video] - counts[video], ends[video] - 1
 
     @classmethod
     def from_tensor(cls, frames: torch.Tensor, fps: float = 25.0) -> FrameStore:
@@ -134,27 +149,15 @@ def load_frames(
     memory = available_memory_bytes()
     working = _working_bytes(info.size, (h, w))
     budget = memory_budget if memory_budget is not None else memory // 3
-    mapped = nbytes > budget
-    target = Path(cache_dir) / "frames.npy" if cache_dir is not None else None
-    if mapped:
-        if target is None:
-            raise InputError(
-                f"{what}, more than the memory budget ({format_bytes(budget)}), and no cache folder was "
-                f"given; {_ADVICE}"
-            )
-        _check_cache_room(target, nbytes, working, budget, what)
+    if nbytes > budget and cache_dir is not None:  # the cache's room first: the likelier limit
+        _check_cache_room(Path(cache_dir) / "frames.npy", nbytes, working, budget, what)
     if working > memory:
         raise ConfigError(
             f"{path}: decoding and resizing one {info.height}x{info.width} frame to {h}x{w} needs about "
             f"{format_bytes(working)} of memory but only {format_bytes(memory)} is available; {_ADVICE}"
         )
-    if mapped:
-        array: np.ndarray = _create_cache(target, shape, what)
-    else:
-        try:
-            array = np.empty(shape, dtype=np.uint8)
-        except MemoryError as exc:
-            raise ConfigError(f"{what}, more than the memory available; {_ADVICE}") from exc
+    array, mapped = create_frame_array(shape, what, budget=budget, cache_dir=cache_dir, working=working)
+    target = Path(cache_dir) / "frames.npy" if cache_dir is not None else None
     count = 0
     try:
         for i, frame in enumerate(
@@ -178,6 +181,26 @@ def load_frames(
         reason = _NO_ROOM[exc.errno]
         raise ConfigError(f"{what}: cannot write the frame cache {target}: {reason}; {_ADVICE}") from exc
     return FrameStore(torch.from_numpy(array), info.fps, list(selected), (info.height, info.width), mapped)
+
+
+def create_frame_array(shape: tuple[int, int, int, int], what: str, *, budget: int,
+                       cache_dir: str | os.PathLike[str] | None, working: int = 0) -> tuple[np.ndarray, bool]:
+    """A uint8 array of ``shape`` for decoded frames: in memory when it takes at most ``budget`` bytes,
+    else memory-mapped from ``cache_dir/frames.npy`` (its disk space reserved); ``(array, mapped)``.
+    ``what`` starts the one-line error when it fits nowhere."""
+    nbytes = int(np.prod(shape))
+    mapped = nbytes > budget
+    target = Path(cache_dir) / "frames.npy" if cache_dir is not None else None
+    if mapped:
+        if target is None:
+            raise InputError(f"{what}, more than the memory budget ({format_bytes(budget)}), and no cache folder "
+                             f"was given; {_ADVICE}")
+        _check_cache_room(target, nbytes, working, budget, what)
+        return _create_cache(target, shape, what), True
+    try:
+        return np.empty(shape, dtype=np.uint8), False
+    except MemoryError as exc:
+        raise ConfigError(f"{what}, more than the memory available; {_ADVICE}") from exc
 
 
 def _check_cache_room(target: Path, nbytes: int, working: int, budget: int, what: str) -> None:

@@ -12,6 +12,8 @@ training / held-out frames, the inside of the holes, the noisy input.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,7 +160,32 @@ def evaluate_run(model: Representation, data: TaskData, batch_size: int = 8) -> 
             "decoded_vs_noisy_input": {"psnr": fit_report.psnr, "ssim": fit_report.ssim},
             "psnr_gain": report.psnr - noisy_report.psnr,
         }
+    if data.clean.segments:
+        sections["videos"] = per_video_quality(report, data.clean.segments, data.clean.names)
     return report, sections
+
+
+def per_video_quality(report: QualityReport, segments: tuple[int, ...], names: tuple[str, ...]) -> dict[str, Any]:
+    """A collection's quality per video (from the per-frame values of ``report``) and averaged over the
+    videos (each video counts once, whatever its length), beside the all-frames numbers."""
+    rows = []
+    start = 0
+    for name, count in zip(names, segments):
+        frames = slice(start, start + count)
+        mse = report.mse_per_frame[frames]
+        mean_mse = sum(mse) / count
+        ms = report.ms_ssim_per_frame[frames] if report.ms_ssim_per_frame is not None else None
+        rows.append({
+            "name": name, "frames": count, "first_frame": start,
+            "psnr": sum(report.psnr_per_frame[frames]) / count,
+            "psnr_global": min(report.psnr_cap, -10 * math.log10(max(mean_mse, 1e-20))),
+            "ssim": sum(report.ssim_per_frame[frames]) / count,
+            "ms_ssim": sum(ms) / count if ms is not None else None,
+        })
+        start += count
+    mean = {key: (sum(r[key] for r in rows) / len(rows) if all(r[key] is not None for r in rows) else None)
+            for key in ("psnr", "psnr_global", "ssim", "ms_ssim")}
+    return {"count": len(rows), "mean_over_videos": mean, "per_video": rows}
 
 
 def summarize(sections: dict[str, Any]) -> dict[str, Any]:
@@ -174,4 +201,4 @@ def summarize(sections: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["FrameSplit", "NoiseSpec", "SplitFrameStore", "TaskData", "TaskOptions", "evaluate_run", "prepare",
-           "summarize"]
+           "per_video_quality", "summarize"]

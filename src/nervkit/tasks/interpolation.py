@@ -87,9 +87,9 @@ class FrameSplit:
 
 @dataclass
 class SplitFrameStore(FrameStore):
-    """A frame store whose ``neighbours`` are the nearest *training* frames on either side (a frame
-    with none on a side is its own neighbour there), so neighbour-reading methods never see a
-    held-out frame while training."""
+    """A frame store whose ``neighbours`` are the nearest *training* frames on either side within the
+    frame's own video (a frame with none on a side is its own neighbour there), so neighbour-reading
+    methods never see a held-out frame while training."""
 
     train_indices: tuple[int, ...] = ()
 
@@ -106,6 +106,9 @@ class SplitFrameStore(FrameStore):
         after = torch.searchsorted(train, idx, right=True)  # first training frame > i
         prev = torch.where(before >= 0, train[before.clamp(min=0)], idx)
         nxt = torch.where(after < len(train), train[after.clamp(max=len(train) - 1)], idx)
+        first, last = self.video_bounds(idx)  # never a training frame of another video of a collection
+        prev = torch.where(prev >= first, prev, idx)
+        nxt = torch.where(nxt <= last, nxt, idx)
         return torch.stack([prev, nxt], dim=1)
 
     def neighbours(self, indices: torch.Tensor | list[int]) -> torch.Tensor:
