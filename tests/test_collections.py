@@ -74,8 +74,8 @@ def test_tiles_sizes_ranges_and_segments(videos):
         load_collection(sources, tile=(80, 64))
     with pytest.raises(ConfigError, match="different frame sizes"):
         load_collection(find_videos([videos, videos.parent / "small.mkv"]))
-    with pytest.raises(ConfigError, match="not both"):
-        load_collection(sources, tile=(36, 64), size=(36, 64))
+    small_tiles = load_collection(sources, tile=(36, 64), size=(18, 32), frames=FrameRange(0, 2))
+    assert small_tiles.frames.shape == (16, 3, 18, 32)  # tiles cut at 36x64, then resized
 
 
 def test_neighbours_never_cross_a_video_boundary():
@@ -120,7 +120,6 @@ def test_bad_collections_are_one_line_errors(videos, tmp_path):
         (["fit", "--list", tmp_path / "none.txt"], "no such file"),
         (["fit", tmp_path / "empty"], "no image frames"),
         (["fit", videos, tmp_path / "empty"], "empty folder"),
-        (["fit", videos, "--tile", "36x64", "--size", "36x64"], "not both"),
     ]
     (tmp_path / "empty").mkdir()
     for argv, words in cases:

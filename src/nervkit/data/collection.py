@@ -5,7 +5,7 @@ The inputs of ``nervkit fit A.mp4 B.mkv frames_dir/ …``, of a folder of videos
 (``path [name]`` per line, ``#`` comments, paths relative to the list's folder) become named videos.
 Every video is brought to one frame size: ``--size HxW`` resizes it, or ``--tile HxW`` cuts it the way
 the official UVG protocol does (crop the top-left part that is a whole number of tiles, then tiles in
-row-major order named ``<video>-01``, ``<video>-02``, …). ``--frames A:B[:step]`` selects frames of
+row-major order named ``<video>-01``, ``<video>-02``, …; with ``--size`` too, every tile is then resized). ``--frames A:B[:step]`` selects frames of
 every video (UCF101 is sampled at 2 fps) and ``--segment-frames N`` cuts long videos into parts of N
 frames (``<video>-s01``, …; the last part keeps the remainder). The store holds the videos one after
 the other; ``FrameStore.segments`` has their frame counts and ``FrameStore.names`` their names, so
@@ -23,6 +23,7 @@ import torch
 from ..errors import ConfigError, InputError
 from ..io import FrameRange, iter_frames, probe_video
 from ..io.frame_folder import IMAGE_SUFFIXES, natural_key
+from ..io.resize import resize_frame
 from ..resources import available_memory_bytes, format_bytes
 from .frame_store import FrameStore, create_frame_array
 
@@ -148,8 +149,6 @@ def load_collection(
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> FrameStore:
     """The frames of every video (see the module docstring) in one store, videos one after the other."""
-    if size is not None and tile is not None:
-        raise ConfigError("give --size (resize every video) or --tile (cut every video into tiles), not both")
     if segment_frames is not None and segment_frames < 1:
         raise ConfigError(f"--segment-frames must be >= 1, got {segment_frames}")
     infos = [probe_video(s.path, frames=frames, raw_size=raw_size, raw_fps=raw_fps) for s in sources]
@@ -160,7 +159,7 @@ def load_collection(
             if info.height < th or info.width < tw:
                 raise ConfigError(f"--tile {th}x{tw} is larger than the {info.height}x{info.width} frames of "
                                   f"{source.path}")
-        height, width = tile
+        height, width = size or tile  # tiles are cut at the tile size, then resized to --size if given
     elif size is not None:
         height, width = size
     else:
@@ -172,7 +171,7 @@ def load_collection(
         height, width = next(iter(sizes))
     parts: list[_Part] = []
     for k, (source, info, selected) in enumerate(zip(sources, infos, selections)):
-        grid = [(r, c) for r in range(info.height // height) for c in range(info.width // width)] \
+        grid = [(r, c) for r in range(info.height // tile[0]) for c in range(info.width // tile[1])] \
             if tile is not None else [None]
         for g, cell in enumerate(grid):
             base = f"{source.name}-{g + 1:02d}" if tile is not None else source.name
@@ -209,7 +208,10 @@ def load_collection(
                     array[row] = chw
                 else:
                     r, c = part.tile
-                    array[row] = chw[:, r * height:(r + 1) * height, c * width:(c + 1) * width]
+                    th, tw = tile  # type: ignore[misc]
+                    cut = frame[r * th:(r + 1) * th, c * tw:(c + 1) * tw]
+                    array[row] = (resize_frame(cut, (height, width)) if (th, tw) != (height, width)
+                                  else cut).transpose(2, 0, 1)
                 source_indices[row] = selected[i]
     if mapped:
         array.flush()  # type: ignore[attr-defined]
