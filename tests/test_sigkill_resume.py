@@ -44,6 +44,9 @@ TINY = {
     # 2 iterations of 8192 pixel samples per epoch: 8192 x 9 sparse-grid reads x 2 features per step,
     # well above the 32,768 updates from which PyTorch spreads an index_put_ over threads
     "nvp": ["--params", "20k", "--pixels-per-batch", 8192, "--pixels-per-epoch", 16384],
+    # clips of 2 frames: 2 iterations of one clip per epoch, from 3 coded key-frames
+    "d-nerv": ["--clip-length", 2, "--grid-channels", 8, "--stem-hidden", 16, "--pe-levels", 16, "--encoder-width", 8,
+               "--lower-width", 8, "--batch-size", 1],
 }
 TIMEOUT = 600  # seconds for a batch of runs, on a busy machine
 

@@ -41,12 +41,12 @@ import torch
 from . import arguments
 from .data import FrameStore, load_frames
 from .data.collection import VideoSource, load_collection
-from .errors import RunDirError
+from .errors import NervkitError, RunDirError
 from .io import FrameRange
 from .io.atomic import write_json_atomic
 from .io.lock import FolderLock
 from .metrics import QualityReport
-from .models import Representation, VideoGeometry, rebuild_model
+from .models import Representation, VideoGeometry, get_method, rebuild_model
 from .render import render_batches
 from .tasks import TaskData, TaskOptions, prepare
 from .train import DistContext, load_checkpoint
@@ -267,7 +267,7 @@ class Run:
         same = (run_id == ckpt_id) if (run_id and ckpt_id) else True
         same = same and state.get("method") == meta["method"] \
             and _plain(state.get("geometry")) == _plain(meta["geometry"]) \
-            and _plain(state.get("config")) == _plain(meta["config"])
+            and _chosen(meta["method"], state.get("config")) == _chosen(meta["method"], meta["config"])
         if not same:
             geo = state.get("geometry") or {}
             raise RunDirError(
@@ -376,6 +376,18 @@ def model_from_checkpoint(state: dict[str, Any]) -> Representation:
     except (TypeError, KeyError, RuntimeError) as exc:
         raise RunDirError(f"checkpoint does not match its model ({type(exc).__name__}: {str(exc)[:120]})") from None
     return model
+
+
+def _chosen(method: str, config: Any) -> Any:
+    """A config as JSON sees it without the options the model records while it is fitted."""
+    plain = _plain(config)
+    if isinstance(plain, dict):
+        try:
+            recorded = get_method(method).config_cls.recorded_options
+        except NervkitError:
+            recorded = ()
+        plain = {k: v for k, v in plain.items() if k not in recorded}
+    return plain
 
 
 def _plain(value: Any) -> Any:

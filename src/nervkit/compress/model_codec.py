@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from ..data.video_dataset import register_opener
 from ..errors import BitstreamError, NervkitError
 from ..models import Representation, VideoGeometry
 from ..models.config import config_to_dict
@@ -211,3 +212,7 @@ def _parse(sections: list[Section], file_bytes: int) -> NervFile:
         sizes.append(SectionSize(section.name, section.kind, str(entry.get("group", "")), tensor.numel(),
                                  len(section.payload)))
     return NervFile(header, tensors, sizes, file_bytes)
+
+
+# a .nerv file is a clip source for nervkit.data.NervVideoDataset (the data layer cannot import this one)
+register_opener(".nerv", read_nerv)

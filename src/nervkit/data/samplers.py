@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..errors import ModelError
 from .batches import BatchConsumer, Sampler, SamplingOptions
+from .clips import ClipSampler
 from .frame_store import FrameStore
 from .pixels import PixelSampler
 from .sampling import FrameSampler
@@ -16,6 +17,7 @@ from .sampling import FrameSampler
 SAMPLERS: dict[str, type] = {
     "frames": FrameSampler,
     "pixels": PixelSampler,
+    "clips": ClipSampler,
 }
 
 

@@ -78,6 +78,9 @@ class MethodConfig:
     #: the options that set the model size; one of them given together with a budget (--params) is a
     #: ConfigError, since both would size the model
     size_options: ClassVar[tuple[str, ...]] = ()
+    #: options the model records while it is fitted (not chosen by the user, e.g. D-NeRV's coded
+    #: key-frame bytes): a checkpoint may differ from the run's description in them
+    recorded_options: ClassVar[tuple[str, ...]] = ()
 
     def resolve(
         self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()
@@ -121,6 +124,9 @@ class Representation(nn.Module):
     #: True when stored per-frame side information is computed from the frames by
     #: :meth:`refresh_side_info` (callers then load the frames to refresh it before storing)
     frame_side_info: ClassVar[bool] = False
+    #: True when the side information is also an input of training (D-NeRV's coded key-frames): the
+    #: trainer refreshes it once before the first step, not only before evaluating and storing
+    side_info_feeds_training: ClassVar[bool] = False
     #: True when :meth:`forward` reads ``FrameBatch.neighbours`` (the trainer then fills it)
     needs_neighbours: ClassVar[bool] = False
     #: True when :meth:`decode_scaled` renders at other frame sizes (coordinate-based methods)

@@ -146,6 +146,8 @@ class Trainer:
             raise ConfigError("fewer batches than processes: use fewer processes or a smaller --batch-size")
         total_iters = cfg.epochs * per_epoch
         eval_epochs = cfg.eval_epochs()
+        if self.model.side_info_feeds_training:  # e.g. D-NeRV's key-frames, coded before training (a no-op
+            self.model.refresh_side_info(self.store)  # when a resumed checkpoint holds them already)
         with catch_stop_signals(self.dist.is_main) as self._stop:
             bar = self.logs.start(self.state.epoch, total_iters, self.state.epoch * per_epoch + self.state.iteration)
             self._last_save = time.monotonic()
