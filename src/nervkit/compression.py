@@ -29,7 +29,7 @@ from .models import Representation
 from .models.config import replace_config
 from .render import check_video_output, select_frames, write_decoded
 from .runs import FittedRun, Run
-from .tasks import TaskData
+from .tasks import TaskData, per_video_quality
 from .train import TrainConfig, Trainer, evaluate_model, resolve_device
 
 
@@ -148,6 +148,10 @@ def write(job: CompressionJob) -> None:
     job.report.update({"file": str(job.output), "bytes": size, "bpp": size * 8 / geo.pixels,
                        "frames": geo.num_frames, "size": [geo.height, geo.width], "bits": config.bits,
                        "embed_bits": config.embed_bits})
+    groups: dict[str, int] = {}
+    for section in read_nerv(job.output).sizes:  # the bytes of every stored group (D-NeRV: key-frames apart)
+        groups[section.group or "header"] = groups.get(section.group or "header", 0) + section.bytes
+    job.report["group_bytes"] = groups
     if any(STORAGES[g.kind].media for g in job.model.stored_groups()):
         job.report["latent"] = config.latent_settings()
     job.report.update({"prune": config.prune, "sparsity": sparsity(job.model),
@@ -162,6 +166,9 @@ def evaluate(job: CompressionJob) -> None:
         job.report["device"] = str(next(decoded.parameters()).device.type)
         job.report.update({"psnr": quality.psnr, "psnr_global": quality.psnr_global, "ssim": quality.ssim,
                            "ms_ssim": quality.ms_ssim})
+        clean = job.data.clean
+        if clean.segments:  # a collection: each video's quality and the mean over the videos
+            job.report["videos"] = per_video_quality(quality, clean.segments, clean.names)
 
 
 #: what ``compress`` does, in order (a new stage, e.g. rate-distortion training, is one more entry)

@@ -93,10 +93,12 @@ def _build(request: FitRequest, data: TaskData) -> tuple[Representation, dict[st
     """The model of ``request`` for the loaded video, checked to fit in memory, and run.json's content."""
     spec, store = request.spec, data.clean
     geometry = VideoGeometry(len(store), store.height, store.width, store.segments)
-    budget = request.budget
+    budget, options = request.budget, request.model_options
     if request.bpp is not None:  # "0.9bpp": 8-bit values at that rate (the papers' quantized-only bpp)
         budget = max(1000, bpp_to_param_count(request.bpp, geometry.pixels))
-    config = spec.build_config(geometry, preset=request.preset, params=budget, overrides=request.model_options)
+        # a method whose file holds more than its weights counts them in a rate (D-NeRV's key-frames)
+        options = {**spec.config_cls.rate_budget_options, **options}
+    config = spec.build_config(geometry, preset=request.preset, params=budget, overrides=options)
     # counted on the meta device: a model the machine cannot train is refused before any allocation
     check_model_memory(spec, config, geometry, training=True, device=request.train.device, error=ResourceError)
     torch.manual_seed(request.train.seed)

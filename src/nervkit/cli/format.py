@@ -155,6 +155,31 @@ def inspect_lines(data: dict[str, Any]) -> list[str]:
         bpv = f"{s['bits_per_value']:.3f}" if s["values"] else "-"
         lines.append(f"{s['name']:<28}{s['values']:>12,}{s['bytes']:>12,}{bpv:>12}")
     lines.append(f"{'container overhead':<28}{'':>12}{data['container_overhead_bytes']:>12,}")
+    parts = data.get("parts")
+    if parts:
+        shown = [f"header {parts['header']:,}", f"model {parts['model']:,}"]
+        if data.get("key_frames"):
+            shown.append(f"key-frames {parts['key_frames']:,}")
+        shown.append(f"container {parts['container_overhead']:,}")
+        lines.append(f"bytes:   {' + '.join(shown)} = {data['bytes']:,}  (model {data['model_bpp']:.4f} bpp)")
+    lines.extend(key_frame_lines(data.get("key_frames")))
+    return lines
+
+
+def key_frame_lines(keys: dict[str, Any] | None) -> list[str]:
+    """``nervkit inspect``'s key-frame lines (D-NeRV): codec, count, bytes in all and per key-frame."""
+    if not keys:
+        return []
+    quality = f" {keys['quality_name'] or 'quality'} {keys['quality']}" if keys.get("quality") is not None else ""
+    lines = [f"key-frames: {keys['count']} x {keys['codec']}{quality}: {keys['bytes']:,} bytes of bitstreams"]
+    per = keys["bytes_per_key_frame"]
+    if per:
+        lines[0] += (f", {keys['mean_bytes_per_key_frame']:,.0f} per key-frame ({min(per):,} to {max(per):,}), "
+                     f"{keys['bits_per_key_frame_pixel']:.3f} bits per key-frame pixel")
+        listed = ", ".join(f"{n:,}" for n in per[:16]) + (f", ... ({len(per) - 16} more)" if len(per) > 16 else "")
+        lines.append(f"  bytes per key-frame: {listed}")
+    lines.append(f"  stored in {keys['stored_bytes']:,} bytes ({keys['storage_overhead_bytes']:,} for the lengths and "
+                 f"section headers), {keys['video_bpp']:.4f} bpp of the video")
     return lines
 
 

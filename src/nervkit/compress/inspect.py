@@ -1,11 +1,22 @@
 """What a ``.nerv`` file holds and what its parts cost: :func:`inspect` (``nervkit inspect``) and
-:func:`coding_efficiency` (the entropy coder against the entropy and a Huffman code; ``bench rd``)."""
+:func:`coding_efficiency` (the entropy coder against the entropy and a Huffman code; ``bench rd``).
+
+The byte breakdown (``parts``) splits the file into the header, the model (every tensor except the
+key-frames), the key-frames and the container's framing, which add up to the file size. Key-frames are
+the tensors of storage kind ``key_frames`` (D-NeRV's): the bitstreams of an image codec, all in one
+uint8 tensor, and the bitstream length of each key-frame in one integer tensor; the codec and its
+quality come from the header's config (``keyframe_codec``, ``keyframe_quality``; -1 = the codec's
+default, :data:`nervkit.io.intra.DEFAULT_QUALITY`).
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
+import torch
+
+from ..io.intra import CODECS, DEFAULT_QUALITY
 from .container import read_container
 from .entropy import (
     empirical_entropy_bits,
@@ -29,6 +40,11 @@ def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
         g["bytes"] += s.bytes
     for g in groups.values():
         g["bits_per_value"] = 8.0 * g["bytes"] / g["values"] if g["values"] else 0.0
+    storage = {str(e.get("name")): e.get("storage") for e in h.get("tensors", []) if isinstance(e, dict)}
+    key_sections = [s for s in nerv.sizes[1:] if storage.get(s.name) == "key_frames"]
+    key_bytes = sum(s.bytes for s in key_sections)
+    model_bytes = sum(s.bytes for s in nerv.sizes[1:]) - key_bytes
+    overhead = nerv.file_bytes - sum(s.bytes for s in nerv.sizes)
     return {
         "file": str(path),
         "bytes": nerv.file_bytes,
@@ -40,10 +56,46 @@ def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
         "size": [geo.height, geo.width],
         "fps": h.get("video", {}).get("fps"),
         "quantization": h.get("quantization"),
-        "container_overhead_bytes": nerv.file_bytes - sum(s.bytes for s in nerv.sizes),
+        "container_overhead_bytes": overhead,
+        "parts": {"header": nerv.sizes[0].bytes, "model": model_bytes, "key_frames": key_bytes,
+                  "container_overhead": overhead},
+        "model_bytes": model_bytes,
+        "model_bpp": model_bytes * 8 / geo.pixels,
+        "key_frames": _key_frames(nerv, key_sections, geo) if key_sections else None,
         "groups": groups,
         "sections": [{"name": s.name, "kind": s.kind, "group": s.group, "values": s.values, "bytes": s.bytes,
                       "bits_per_value": s.bits_per_value} for s in nerv.sizes],
+    }
+
+
+def _key_frames(nerv: Any, sections: list[Any], geo: Any) -> dict[str, Any]:
+    """The key-frames of a file: codec, quality, count, the bytes of their bitstreams (in all and per
+    key-frame), bits per key-frame pixel, and what storing them costs beyond the bitstreams."""
+    tensors = {s.name: nerv.tensors[s.name] for s in sections}
+    streams = [t for t in tensors.values() if t.dtype == torch.uint8]
+    lengths = [t for t in tensors.values() if t.dtype != torch.uint8 and not t.is_floating_point()]
+    stream_bytes = sum(t.numel() for t in streams)
+    per_frame = [int(v) for v in lengths[0].reshape(-1).tolist()] if len(lengths) == 1 else []
+    config = nerv.header.get("config") or {}
+    codec = config.get("keyframe_codec")
+    quality = config.get("keyframe_quality")
+    if isinstance(quality, int) and quality < 0:
+        quality = DEFAULT_QUALITY.get(str(codec), quality)
+    stored = sum(s.bytes for s in sections)
+    pixels = len(per_frame) * geo.height * geo.width
+    return {
+        "group": ",".join(dict.fromkeys(s.group for s in sections)),
+        "codec": codec,
+        "quality": quality,
+        "quality_name": CODECS[codec].quality_name if codec in CODECS else None,
+        "count": len(per_frame),
+        "bytes": sum(per_frame) if per_frame else stream_bytes,
+        "bytes_per_key_frame": per_frame,
+        "mean_bytes_per_key_frame": sum(per_frame) / len(per_frame) if per_frame else None,
+        "bits_per_key_frame_pixel": 8 * sum(per_frame) / pixels if pixels else None,
+        "stored_bytes": stored,
+        "storage_overhead_bytes": stored - (sum(per_frame) if per_frame else stream_bytes),
+        "video_bpp": stored * 8 / geo.pixels,
     }
 
 

@@ -61,9 +61,24 @@ def _folder_entries(folder: Path) -> tuple[list[Path], list[Path]]:
     return images, videos
 
 
+def _check_frame_folder(folder: Path, where: str) -> None:
+    """A folder named as *one* video (a line of a list file) must hold image frames and nothing else
+    that could be a video: a folder of videos, a mix of both, or an empty folder is refused."""
+    images, videos = _folder_entries(folder)
+    if images and videos:
+        raise InputError(f"{where} holds both image frames and video files: a line names one video (a video file "
+                         "or a folder of frames), not a mix")
+    if videos:
+        raise InputError(f"{where} is a folder of video files ({len(videos)}), not one video: name each video on "
+                         "its own line, or give the folder as an input instead of --list")
+    if not images:
+        raise InputError(f"{where} is an empty folder: no image frames")
+
+
 def read_list_file(path: str | os.PathLike[str]) -> list[VideoSource]:
     """The videos of a list file: ``path [name]`` per line, blank lines and ``#`` comments skipped;
-    relative paths are relative to the list file's folder."""
+    relative paths are relative to the list file's folder. Each line names one video: a video file or a
+    folder of frames (a folder of videos, a mix or an empty folder is refused, naming the line)."""
     p = Path(path)
     try:
         lines = p.read_text().splitlines()
@@ -80,6 +95,8 @@ def read_list_file(path: str | os.PathLike[str]) -> list[VideoSource]:
         video = Path(parts[0]) if Path(parts[0]).is_absolute() else p.parent / parts[0]
         if not video.exists():
             raise InputError(f"--list {p} line {number}: no such file or folder: {parts[0]}")
+        if video.is_dir():
+            _check_frame_folder(video, f"--list {p} line {number}: {parts[0]}")
         sources.append(VideoSource(str(video), parts[1].strip() if len(parts) > 1 else video.stem))
     if not sources:
         raise InputError(f"--list {p} names no video")

@@ -17,7 +17,9 @@ models, ``vmaf_v0.6.1`` by default), plus the native H.264/HEVC/VVC/AV1 decoders
 from __future__ import annotations
 
 import functools
+import os
 import re
+import shutil
 import subprocess
 from collections.abc import Sequence
 
@@ -30,15 +32,23 @@ WANTED_FILTERS = ("libvmaf", "scale", "format")
 
 @functools.lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
-    """Path of imageio-ffmpeg's ffmpeg binary (NervkitError if it is missing)."""
+    """Path of imageio-ffmpeg's ffmpeg binary (NervkitError if it is missing or not executable).
+
+    ``IMAGEIO_FFMPEG_EXE`` (a path, or a command name on ``PATH``) replaces the bundled binary;
+    imageio-ffmpeg takes it unchecked, so it is checked here and named in the error."""
     try:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - a dependency of nervkit[bench]
         raise NervkitError("ffmpeg comes from imageio-ffmpeg: pip install imageio-ffmpeg") from exc
     try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as exc:  # pragma: no cover - broken install
-        raise NervkitError(f"cannot find imageio-ffmpeg's ffmpeg binary: {exc}") from exc
+        raise NervkitError(f"cannot find imageio-ffmpeg's ffmpeg binary: {' '.join(str(exc).split())}") from None
+    if shutil.which(exe) is None:
+        if os.environ.get("IMAGEIO_FFMPEG_EXE"):
+            raise NervkitError(f"the ffmpeg binary {exe} (set by IMAGEIO_FFMPEG_EXE) is not an executable file")
+        raise NervkitError(f"imageio-ffmpeg's ffmpeg binary {exe} is not an executable file")  # pragma: no cover
+    return exe
 
 
 def _list(kind: str) -> frozenset[str]:
@@ -97,7 +107,11 @@ def run_ffmpeg(
     args: Sequence[str], *, what: str, input: bytes | None = None, timeout: float | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``ffmpeg ARGS`` (no shell), feeding ``input`` on stdin; raise NervkitError naming ``what`` on failure."""
-    cmd = [ffmpeg_exe(), *map(str, args)]
+    try:
+        exe = ffmpeg_exe()
+    except NervkitError as exc:
+        raise NervkitError(f"{what}: {exc}") from None
+    cmd = [exe, *map(str, args)]
     try:
         proc = subprocess.run(
             cmd,

@@ -3,25 +3,37 @@
 Every frame is coded *on its own* into one self-contained bitstream (its own sequence / parameter-set
 headers), so any key-frame decodes without the others (random access), and decoding is bit-exact: the
 same bitstream gives the same uint8 frame on every run and machine (the decoders are integer-exact
-and the YUV → RGB conversion is libswscale's fixed-point path with fixed flags).
+and the YUV → RGB conversion is libswscale's fixed-point path with fixed flags). The 10-bit 4:2:0
+pictures are brought to 4:4:4 (bilinear) before RGB: libswscale's direct 10-bit 4:2:0 → RGB path
+interpolates the chroma poorly, which cost 0.3–2 dB of RGB PSNR on Bunny key-frames (5 dB of the
+round trip's ceiling); the 8-bit JPEG path is direct (better there).
 
 =======  ==========================================  ============  ============  ====================
 codec    encoder (bitstream)                          pixel format  quality        default quality
 =======  ==========================================  ============  ============  ====================
 av1      libaom, still-picture all-intra (AV1 OBUs)   4:2:0 10-bit  crf 0–63       32
-hevc     x265, one IDR picture (Annex B)              4:2:0 10-bit  crf 0–51       28
-vvc      vvenc through the ffmpeg binary (Annex B)    4:2:0 10-bit  qp 0–63        32
-jpeg     ffmpeg's mjpeg (JFIF)                        4:2:0 8-bit   qscale 2–31    3
+hevc     x265, one IDR picture + end of bitstream     4:2:0 10-bit  crf 0–51       34
+vvc      vvenc through the ffmpeg binary (Annex B)    4:2:0 10-bit  qp 0–63        40
+jpeg     ffmpeg's mjpeg (baseline JPEG)               4:2:0 8-bit   qscale 2–31    8
 =======  ==========================================  ============  ============  ====================
 
-Quality is each codec's own quantizer scale (lower is better; :data:`DEFAULT_QUALITY` when None).
-av1, hevc and jpeg run in-process through PyAV (FFmpeg's libraries: no process per frame); vvc needs
-the ``libvvenc`` encoder of the static ffmpeg binary (:mod:`nervkit.io.ffmpeg`) and decodes with
-FFmpeg's native VVC decoder. Frames of odd height or width are padded by edge replication to even
-sizes for 4:2:0 and cropped back when decoded (:func:`decode_images` takes the size).
+The defaults give about the same PSNR, ≈ 36.5 dB on 256×320 Bunny tiles at ≈ 0.3 bpp for AV1 (the
+official D-NeRV's key-frames, CompressAI's cheng2020 at quality 3 for UVG-XS/S, take ≈ 0.09 bpp at 1080p:
+key-frames are coded at a moderate quality, the network refines them).
 
-Measured on 256×320 frames (issue 14): AV1 needs about 14 % fewer bits than HEVC at equal PSNR, VVC about
-18 % fewer but 4–5× slower, JPEG 2.4× HEVC's bits; ``benchmarks/keyframe_codecs.py`` measures it here.
+No encoder writes its name or version into the bitstream (x265's ``info=0``: by default it writes every
+setting into an SEI message, about 2.3 kB per picture; mjpeg's ``bitexact``: no "Lavc" comment), so the
+bytes are those of the picture. Quality is each codec's own quantizer scale (lower is better;
+:data:`DEFAULT_QUALITY` when None). av1, hevc and jpeg run in-process through PyAV (FFmpeg's libraries:
+no process per frame); vvc needs the ``libvvenc`` encoder of the static ffmpeg binary
+(:mod:`nervkit.io.ffmpeg`) and decodes with FFmpeg's native VVC decoder. Frames of odd height or width
+are padded by edge replication to even sizes for 4:2:0 and cropped back when decoded
+(:func:`decode_images` takes the size).
+
+Issue 14 quotes, on 256×320 frames, AV1 about 14 % fewer bits than HEVC at equal PSNR, VVC about 18 %
+fewer but 4–5× slower, JPEG 2.4× HEVC's bits. ``benchmarks/keyframe_codecs.py`` measured these settings on
+256×320 Bunny tiles (BENCHMARKS.md): AV1 −1 % (−13 % at libaom ``cpu-used`` 2, 10× slower), VVC −15 %
+with a 47× slower encoder (4× slower decoder), JPEG 1.75× HEVC's bits.
 """
 
 from __future__ import annotations
@@ -35,13 +47,17 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError, NervkitError
-from .ffmpeg import has_encoder, run_ffmpeg
+from .ffmpeg import ffmpeg_exe, has_encoder, run_ffmpeg
 
 
 @dataclass(frozen=True)
 class IntraCodec:
     """One still-image codec: ``encoder`` (None: the ffmpeg binary's ``binary_encoder``), ``decoder``,
-    the pixel format coded, the quality range and the encoder options (``{q}``: the quality)."""
+    the pixel format coded, the quality range (``quality_name``: the quantizer's name), the encoder
+    options (``{q}``: the quality) and ``end_marker``, the bytes every complete bitstream ends with: the
+    encoder appends them when its output lacks them and the decoder refuses a bitstream without them,
+    for the formats whose decoders show a truncated picture without an error (JPEG: its EOI marker;
+    HEVC: an end-of-bitstream NAL unit, 5 bytes, which x265 does not write itself)."""
 
     name: str
     encoder: str | None
@@ -51,19 +67,30 @@ class IntraCodec:
     default_quality: int
     options: dict[str, str] = field(default_factory=dict)
     binary_encoder: str | None = None
+    end_marker: bytes = b""
+    quality_name: str = "quality"
+    #: the 4:4:4 format a decoded picture is resampled to before RGB (None: straight to RGB)
+    upsample_to: str | None = "yuv444p10le"
 
+
+#: an HEVC end-of-bitstream NAL unit (Annex B start code, type 37, layer 0, temporal id 0)
+HEVC_END_OF_BITSTREAM = b"\x00\x00\x01\x4a\x01"
 
 CODECS: dict[str, IntraCodec] = {
     codec.name: codec
     for codec in (
         IntraCodec("av1", "libaom-av1", "libdav1d", "yuv420p10le", (0, 63), 32,
                    {"crf": "{q}", "b": "0", "usage": "allintra", "still-picture": "1", "cpu-used": "6",
-                    "threads": "1", "row-mt": "0"}),
-        IntraCodec("hevc", "libx265", "hevc", "yuv420p10le", (0, 51), 28,
-                   {"crf": "{q}", "x265-params": "log-level=error:frame-threads=1:pools=none:keyint=1"}),
-        IntraCodec("vvc", None, "vvc", "yuv420p10le", (0, 63), 32, binary_encoder="libvvenc"),
-        IntraCodec("jpeg", "mjpeg", "mjpeg", "yuvj420p", (2, 31), 3, {"qmin": "{q}", "qmax": "{q}",
-                                                                        "global_quality": "{q}"}),
+                    "threads": "1", "row-mt": "0"}, quality_name="crf"),
+        IntraCodec("hevc", "libx265", "hevc", "yuv420p10le", (0, 51), 34,
+                   {"crf": "{q}", "x265-params": "log-level=error:frame-threads=1:pools=none:keyint=1:info=0"},
+                   end_marker=HEVC_END_OF_BITSTREAM, quality_name="crf"),
+        IntraCodec("vvc", None, "vvc", "yuv420p10le", (0, 63), 40, binary_encoder="libvvenc",
+                   quality_name="qp"),
+        IntraCodec("jpeg", "mjpeg", "mjpeg", "yuvj420p", (2, 31), 8, {"qmin": "{q}", "qmax": "{q}",
+                                                                        "global_quality": "{q}",
+                                                                        "flags": "+bitexact"},
+                   end_marker=b"\xff\xd9", quality_name="qscale", upsample_to=None),
     )
 }
 #: codec -> the quality used when none is given
@@ -87,19 +114,20 @@ def check_codec(name: str, quality: int | None = None) -> IntraCodec:
         if not lo <= quality <= hi:
             raise ConfigError(f"{name} key-frame quality must be in {lo}..{hi} (its quantizer scale; lower is "
                               f"better), got {quality}")
-    missing = [n for n, ok in _availability(codec).items() if not ok]
+    missing = _missing(codec)
     if missing:
-        raise ConfigError(f"the {name} key-frame codec needs {' and '.join(missing)}, which this FFmpeg build "
-                          f"lacks; choose another --keyframe-codec ({', '.join(available_codecs()) or 'none'})")
+        raise ConfigError(f"the {name} key-frame codec needs {' and '.join(missing)}; choose another "
+                          f"--keyframe-codec ({', '.join(available_codecs()) or 'none'})")
     return codec
 
 
 def available_codecs() -> list[str]:
     """The codecs whose encoder and decoder this installation has."""
-    return [name for name, codec in CODECS.items() if all(_availability(codec).values())]
+    return [name for name, codec in CODECS.items() if not _missing(codec)]
 
 
-def _availability(codec: IntraCodec) -> dict[str, bool]:
+def _missing(codec: IntraCodec) -> list[str]:
+    """What ``codec`` needs and this installation lacks, each in words (empty: it can be used)."""
     import av
 
     def has(name: str, mode: str) -> bool:
@@ -109,15 +137,20 @@ def _availability(codec: IntraCodec) -> dict[str, bool]:
         except Exception:  # noqa: BLE001 - PyAV raises UnknownCodecError / ValueError by version
             return False
 
+    missing = []
     if codec.binary_encoder is not None:
+        what = f"the ffmpeg binary's {codec.binary_encoder} encoder"
         try:
-            encoder_ok = has_encoder(codec.binary_encoder)
-        except NervkitError:
-            encoder_ok = False
-        encoder = (f"the ffmpeg binary's {codec.binary_encoder} encoder", encoder_ok)
-    else:
-        encoder = (f"the {codec.encoder} encoder", has(str(codec.encoder), "w"))
-    return {encoder[0]: encoder[1], f"the {codec.decoder} decoder": has(codec.decoder, "r")}
+            ffmpeg_exe()  # no runnable binary (e.g. a bad IMAGEIO_FFMPEG_EXE): its own words
+            if not has_encoder(codec.binary_encoder):
+                missing.append(f"{what}, which this ffmpeg binary lacks")
+        except NervkitError as exc:
+            missing.append(f"{what}, but {exc}")
+    elif not has(str(codec.encoder), "w"):
+        missing.append(f"the {codec.encoder} encoder, which this FFmpeg build (PyAV) lacks")
+    if not has(codec.decoder, "r"):
+        missing.append(f"the {codec.decoder} decoder, which this FFmpeg build (PyAV) lacks")
+    return missing
 
 
 # -- coding ---------------------------------------------------------------------------------------------
@@ -159,7 +192,7 @@ def _even(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _yuv_frame(image: np.ndarray, pix_fmt: str):  # noqa: ANN202 - av.VideoFrame
+def _yuv_frame(image: np.ndarray, pix_fmt: str):
     import av
 
     frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=pix_fmt)
@@ -178,11 +211,11 @@ def _encode_in_process(spec: IntraCodec, image: np.ndarray, quality: int) -> byt
     try:
         packets = list(ctx.encode(_yuv_frame(image, spec.pix_fmt))) + list(ctx.encode(None))
     except av.FFmpegError as exc:
-        raise ConfigError(f"the {spec.name} key-frame encoder failed: {' '.join(str(exc).split())[:200]}") from None
+        raise ConfigError(f"the {spec.name} key-frame encoder failed: {_av_error(exc)}") from None
     data = b"".join(bytes(p) for p in packets)
     if not data:
         raise ConfigError(f"the {spec.name} key-frame encoder returned no data")
-    return data
+    return data if data.endswith(spec.end_marker) else data + spec.end_marker
 
 
 def _encode_with_binary(spec: IntraCodec, image: np.ndarray, quality: int) -> bytes:
@@ -198,7 +231,7 @@ def _encode_with_binary(spec: IntraCodec, image: np.ndarray, quality: int) -> by
             return f.read()
 
 
-def _plane_bytes(frame, index: int) -> bytes:  # noqa: ANN001 - av.VideoFrame
+def _plane_bytes(frame, index: int) -> bytes:
     """Plane ``index`` of ``frame`` without the line padding."""
     plane = frame.planes[index]
     row = plane.width * (2 if frame.format.name.endswith("10le") else 1)
@@ -211,12 +244,24 @@ def _decode_one(spec: IntraCodec, data: bytes, index: int) -> np.ndarray:
 
     if not data:
         raise InputError(f"{spec.name} key-frame {index} is empty")
+    if not data.endswith(spec.end_marker):
+        raise InputError(f"{spec.name} key-frame {index} is truncated (its bitstream lacks the end marker)")
     ctx = av.CodecContext.create(spec.decoder, "r")
     ctx.thread_count = 1
     try:
         frames = list(ctx.decode(av.Packet(data))) + list(ctx.decode(None))
     except av.FFmpegError as exc:
-        raise InputError(f"{spec.name} key-frame {index} does not decode: {' '.join(str(exc).split())[:160]}") from None
+        raise InputError(f"{spec.name} key-frame {index} does not decode: {_av_error(exc)}") from None
     if len(frames) != 1:
         raise InputError(f"{spec.name} key-frame {index} decodes to {len(frames)} pictures, not one")
-    return frames[0].to_ndarray(format="rgb24")
+    picture = frames[0]
+    if spec.upsample_to is not None:
+        picture = picture.reformat(format=spec.upsample_to, interpolation="BILINEAR")
+    return picture.to_ndarray(format="rgb24")
+
+
+def _av_error(exc: Exception) -> str:
+    """PyAV's error in one short line: FFmpeg's message without the errno ("Invalid data found when
+    processing input")."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return " ".join(str(text).split())[:200]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -81,6 +81,9 @@ class MethodConfig:
     #: options the model records while it is fitted (not chosen by the user, e.g. D-NeRV's coded
     #: key-frame bytes): a checkpoint may differ from the run's description in them
     recorded_options: ClassVar[tuple[str, ...]] = ()
+    #: options a budget given as a rate (``--params 0.05bpp``) implies unless the user set them (D-NeRV:
+    #: count the key-frames' bytes in it)
+    rate_budget_options: ClassVar[dict[str, Any]] = {}
 
     def resolve(
         self, geometry: VideoGeometry, target_params: int | None = None, fixed: frozenset[str] = frozenset()

@@ -125,6 +125,7 @@ class DNeRVClipsConfig(MethodConfig):
 
     size_options = ("grid_channels", "model_size")
     recorded_options = ("keyframe_bytes",)
+    rate_budget_options: ClassVar[dict[str, Any]] = {"budget_counts": "rate"}
 
     clip_length: int = option(8, "frames per clip T; the key-frames are every T-th frame of each video "
                                  "(paper §4.1: 8)", min=1, max=256)
@@ -160,13 +161,13 @@ class DNeRVClipsConfig(MethodConfig):
                                             length=3, positive=True)
     keyframe_codec: str = option("av1", "image codec of the key-frames", choices=KEYFRAME_CODECS)
     keyframe_quality: int = option(-1, "the key-frame codec's quantizer, lower is better: av1 crf 0-63, hevc crf "
-                                       "0-51, vvc qp 0-63, jpeg qscale 2-31 (-1 = the codec's default: 32, 28, "
-                                       "32, 3)", min=-1)
+                                       "0-51, vvc qp 0-63, jpeg qscale 2-31 (-1 = the codec's default: 32, 34, "
+                                       "40, 8, about equal PSNR)", min=-1)
     keyframe_bytes: int = option(0, "bytes of the coded key-frames (set when they are coded)", cli=False, min=0)
     budget_counts: str = option("parameters", "what a budget counts: parameters, or rate (parameters at 8 bits "
                                               "plus the key-frame bytes, which are subtracted first)",
                                 choices=BUDGET_COUNTS)
-    keyframe_bpp: float = option(0.25, "estimated bits per key-frame pixel, subtracted from a rate budget",
+    keyframe_bpp: float = option(0.3, "estimated bits per key-frame pixel, subtracted from a rate budget",
                                  min=0.0)
 
     @property
@@ -331,6 +332,8 @@ class DNeRVClipBlock(nn.Module):
     description="D-NeRV (CVPR 2023): one model for many videos, clips decoded from coded key-frames, "
                 "flow-warped content, SAF and a global temporal MLP",
     presets={
+        # (the official key-frame quality grows with the size, cheng2020 q3 q3 q4 q5 q6: give
+        # --keyframe-quality to follow it; the presets keep each codec's default)
         **{f"uvg-{size}": {"strides": (4, 2, 2, 2, 2), "grid_channels": c0, "saf": "channel",
                            "content_interpolation": "code", "first_input": "code"}
            for size, c0 in (("xs", 107), ("s", 166), ("m", 213), ("l", 291), ("xl", 382))},
