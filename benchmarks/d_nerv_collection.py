@@ -132,7 +132,8 @@ def per_video_nerv(work: Path, data: list[Any], reference: dict[str, Any], epoch
         sub = work / "per_video"
         sub.mkdir(parents=True, exist_ok=True)
         rows.append(fit_and_compress(video["name"], sub, [_source_of(work, video, first, count)],
-                                     ["--model", "nerv", "--params", params, "--epochs", epochs], device))
+                                     ["--model", "nerv", "--params", params, "--epochs", epochs,
+                                      "--eval-every", epochs], device))
     total = sum(r["bytes"] for r in rows)
     pixels = sum(v["frames"] for v in videos) * reference_pixels(reference)
     return {"params_each": params, "bytes": total, "bpp": total * 8 / pixels,
@@ -253,7 +254,8 @@ def main() -> None:
         results["probe_seconds_per_epoch"] = {"d-nerv": seconds}
     else:
         epochs = args.epochs
-        dnerv_opts += ["--params", args.params or "250k", "--epochs", epochs, "--batch-size", args.batch_size or 4]
+        dnerv_opts += ["--params", args.params or "250k", "--epochs", epochs, "--batch-size", args.batch_size or 4,
+                       "--eval-every", epochs]
     title = (f"{'GPU' if args.scale == 'gpu' else 'CPU'}: D-NeRV vs NeRV at equal file bytes, "
              f"{epochs} epochs")
     results["title"] = title
@@ -290,7 +292,7 @@ def main() -> None:
             "mean_psnr": per_video["mean_psnr"], "mean_ms_ssim": per_video["mean_ms_ssim"], "seconds_per_epoch": None}
     if args.scale == "cpu" and not args.no_ablations:
         short = ["--model", "d-nerv", "--params", args.params or "250k", "--epochs", args.ablation_epochs,
-                 "--batch-size", args.batch_size or 4]
+                 "--batch-size", args.batch_size or 4, "--eval-every", args.ablation_epochs]
         variants = {"default": [], "no-flow": ["--flow", "false"], "no-gtmlp": ["--gtmlp", "false"],
                     "saf-concat": ["--saf", "concat"], "saf-channel (code)": ["--saf", "channel"],
                     "hevc key-frames": ["--keyframe-codec", "hevc"], "jpeg key-frames": ["--keyframe-codec", "jpeg"]}

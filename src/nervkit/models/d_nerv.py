@@ -330,7 +330,7 @@ class DNeRVClipBlock(nn.Module):
     "d-nerv",
     DNeRVClipsConfig,
     description="D-NeRV (CVPR 2023): one model for many videos, clips decoded from coded key-frames, "
-                "flow-warped content, SAF and a global temporal MLP",
+                "flow-warped content, SAF and a global temporal MLP (not DNeRV, which is dnerv)",
     presets={
         # (the official key-frame quality grows with the size, cheng2020 q3 q3 q4 q5 q6: give
         # --keyframe-quality to follow it; the presets keep each codec's default)

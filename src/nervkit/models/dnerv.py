@@ -240,7 +240,8 @@ PRESETS = {
 @register_method(
     "dnerv",
     DNeRVConfig,
-    description="DNeRV (CVPR 2023): HNeRV's content stream + a frame-difference stream, fused by a CCU",
+    description="DNeRV (CVPR 2023): HNeRV's content stream + a frame-difference stream, fused by a CCU "
+                "(one video; not D-NeRV, which is d-nerv)",
     presets=PRESETS,
     default_preset=None,  # strides derived from the frame size, budget --model-size (1.5 M)
     paper="Zhao, Asif, Ma: DNeRV: Modeling Inherent Dynamics via Difference Neural Representation for "
