@@ -14,6 +14,22 @@ from nervkit.cli.main import main
 
 H, W, N = 36, 60, 8  # not a multiple of the strides: the model pads and crops
 
+#: tiny models (a few thousand to ~100k parameters) on a few frames of 36x60 (the
+#: SIGKILL/resume and CUDA-path tests)
+TINY_MODELS = {
+    "nerv": ["--mlp-hidden", 32, "--grid-channels", 16, "--lower-width", 16],
+    "hnerv": ["--encoder-width", 8, "--channels", 16, "--embed-channels", 4, "--lower-width", 4],
+    "dnerv": ["--encoder-width", 8, "--channels", 16, "--embed-channels", 4],
+    "enerv": ["--embed-dim", 16, "--temporal-hidden", 32, "--heads", 2, "--head-dim", 8, "--ffn-dim", 16,
+              "--norm-dim", 16, "--grid-channels", 16, "--lower-width", 8],
+    # 2 iterations of 8192 pixel samples per epoch: 8192 x 9 sparse-grid reads x 2 features per step,
+    # well above the 32,768 updates from which PyTorch spreads an index_put_ over threads
+    "nvp": ["--params", "20k", "--pixels-per-batch", 8192, "--pixels-per-epoch", 16384],
+    # clips of 2 frames: 2 iterations of one clip per epoch, from 3 coded key-frames
+    "d-nerv": ["--clip-length", 2, "--grid-channels", 8, "--stem-hidden", 16, "--pe-levels", 16, "--encoder-width", 8,
+               "--lower-width", 8, "--batch-size", 1],
+}
+
 
 def gradient_clip(n: int = N, height: int = H, width: int = W) -> list[np.ndarray]:
     """Smooth colour gradients moving a little from frame to frame: (H, W, 3) uint8."""

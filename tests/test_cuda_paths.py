@@ -13,22 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import cli_ok, gradient_clip
+from helpers import TINY_MODELS, cli_ok, gradient_clip
 from nervkit.io import write_video
 from nervkit.models import list_methods
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on the device machine)")
 
-TINY = {
-    "nerv": ["--mlp-hidden", 32, "--grid-channels", 16, "--lower-width", 16],
-    "hnerv": ["--encoder-width", 8, "--channels", 16, "--embed-channels", 4, "--lower-width", 4],
-    "dnerv": ["--encoder-width", 8, "--channels", 16, "--embed-channels", 4],
-    "enerv": ["--embed-dim", 16, "--temporal-hidden", 32, "--heads", 2, "--head-dim", 8, "--ffn-dim", 16,
-              "--norm-dim", 16, "--grid-channels", 16, "--lower-width", 8],
-    "nvp": ["--params", "20k", "--pixels-per-batch", 8192, "--pixels-per-epoch", 16384],
-    "d-nerv": ["--clip-length", 4, "--grid-channels", 8, "--stem-hidden", 16, "--pe-levels", 16,
-               "--encoder-width", 8, "--lower-width", 8, "--batch-size", 2],
-}
+TINY = TINY_MODELS
 
 
 def _pngs(folder: Path) -> np.ndarray:

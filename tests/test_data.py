@@ -83,13 +83,13 @@ def test_frame_sampler_follows_the_seeded_order_and_slices_masks_per_frame() -> 
 
 def test_samplers_are_chosen_by_batch_kind() -> None:
     store = FrameStore.from_tensor(torch.rand(3, 3, 4, 5))
-    assert set(SAMPLERS) == {"frames", "pixels"}
+    assert set(SAMPLERS) == {"frames", "pixels", "clips"}
     pixels = make_sampler(_Model("pixels"), store, [0, 1], SamplingOptions(seed=1, pixels_per_batch=8))
     assert isinstance(pixels, PixelSampler) and not pixels.whole_frames
     assert pixels.batches_per_epoch == 5 and len(pixels.plan(2)) == 5  # 2 frames of 20 pixels, 8 per batch
     assert torch.equal(pixels.load(pixels.plan(2)[1]).cols, pixels.batch(2, 1).cols)
-    with pytest.raises(ModelError, match="no sampler for batch kind 'clips'"):
-        make_sampler(_Model("clips"), store, [0], SamplingOptions(seed=1))
+    with pytest.raises(ModelError, match="no sampler for batch kind 'voxels'"):
+        make_sampler(_Model("voxels"), store, [0], SamplingOptions(seed=1))
 
 
 def test_batches_crop_and_measure_only_counted_values() -> None:

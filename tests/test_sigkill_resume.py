@@ -29,25 +29,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import gradient_clip
+from helpers import TINY_MODELS, gradient_clip
 from nervkit.io import write_video
 from nervkit.models import list_methods
 
 EPOCHS = 4
-#: tiny models (a few thousand to ~100k parameters) on 4 frames of 36x60
-TINY = {
-    "nerv": ["--mlp-hidden", 32, "--grid-channels", 16, "--lower-width", 16],
-    "hnerv": ["--encoder-width", 8, "--channels", 16, "--embed-channels", 4, "--lower-width", 4],
-    "dnerv": ["--encoder-width", 8, "--channels", 16, "--embed-channels", 4],
-    "enerv": ["--embed-dim", 16, "--temporal-hidden", 32, "--heads", 2, "--head-dim", 8, "--ffn-dim", 16,
-              "--norm-dim", 16, "--grid-channels", 16, "--lower-width", 8],
-    # 2 iterations of 8192 pixel samples per epoch: 8192 x 9 sparse-grid reads x 2 features per step,
-    # well above the 32,768 updates from which PyTorch spreads an index_put_ over threads
-    "nvp": ["--params", "20k", "--pixels-per-batch", 8192, "--pixels-per-epoch", 16384],
-    # clips of 2 frames: 2 iterations of one clip per epoch, from 3 coded key-frames
-    "d-nerv": ["--clip-length", 2, "--grid-channels", 8, "--stem-hidden", 16, "--pe-levels", 16, "--encoder-width", 8,
-               "--lower-width", 8, "--batch-size", 1],
-}
+TINY = TINY_MODELS
 TIMEOUT = 600  # seconds for a batch of runs, on a busy machine
 
 #: runs the ``nervkit`` command lines in argv[1] (a JSON list) one after another in this process and
