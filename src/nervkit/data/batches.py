@@ -26,15 +26,25 @@ run would have seen. Nothing here knows a method: samplers read the declarations
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 
 
 def _move(t: torch.Tensor | None, device: torch.device | str) -> torch.Tensor | None:
     return None if t is None else t.to(device, non_blocking=True)
+
+
+_B = TypeVar("_B")
+
+
+def moved(batch: _B, device: torch.device | str) -> _B:
+    """A batch dataclass with every tensor field on ``device`` (None fields stay None)."""
+    return dataclasses.replace(batch, **{f.name: _move(getattr(batch, f.name), device)  # type: ignore[type-var]
+                                         for f in dataclasses.fields(batch)})  # type: ignore[arg-type]
 
 
 def _group_mse(err: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -62,8 +72,7 @@ class FrameBatch:
     neighbours: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> FrameBatch:
-        return FrameBatch(_move(self.indices, device), _move(self.frames, device),  # type: ignore[arg-type]
-                          _move(self.weight, device), _move(self.neighbours, device))
+        return moved(self, device)
 
     @property
     def target(self) -> torch.Tensor:
@@ -99,9 +108,7 @@ class PixelBatch:
     weight: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> PixelBatch:
-        return PixelBatch(_move(self.frames, device), _move(self.rows, device),  # type: ignore[arg-type]
-                          _move(self.cols, device), _move(self.target, device),  # type: ignore[arg-type]
-                          _move(self.weight, device))
+        return moved(self, device)
 
     def crop(self, pred: torch.Tensor) -> torch.Tensor:
         """Pixel predictions (n, 3) have nothing to crop."""

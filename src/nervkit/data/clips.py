@@ -39,7 +39,7 @@ from typing import ClassVar, Protocol
 import torch
 
 from ..errors import ModelError
-from .batches import SamplingOptions, _group_mse, _move
+from .batches import SamplingOptions, _group_mse, moved
 from .frame_store import FrameStore
 from .sampling import epoch_batches
 
@@ -199,8 +199,7 @@ class ClipBatch:
     weight: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> ClipBatch:
-        return ClipBatch(*(_move(t, device) for t in (self.clips, self.frames, self.valid, self.times,  # type: ignore[misc]
-                                                      self.distances, self.keys, self.target, self.weight)))
+        return moved(self, device)
 
     @property
     def indices(self) -> torch.Tensor:
