@@ -389,9 +389,13 @@ def test_tiny_fit_through_the_cli_on_two_videos(intra, tmp_path: Path) -> None:
     meta = json.loads((run / "run.json").read_text())
     assert meta["method"] == "d-nerv" and meta["geometry"]["segments"] == [10, 7]
     assert meta["train"]["optimizer"] == "adamw" and meta["train"]["loss"] == "0.7*l1+0.3*ssim"
+    parts = meta["parameters"]["parts"]  # counted as fitted: the coded key-frames are known
+    assert parts["keyframe_lengths"] == 5 and parts["keyframe_bytes"] > 0
     code, out, err = run_cli("compress", run, "-o", tmp_path / "r.nerv", "--json")
     assert code == 0, err
-    assert json.loads(out)["psnr"] > 10
+    report = json.loads(out)
+    assert report["psnr"] > 10 and report["group_bytes"]["key_frames"] >= parts["keyframe_bytes"]
+    assert [v["name"] for v in report["videos"]["per_video"]] == ["a", "b"]
 
 
 def test_torchrun_shards_clips_across_two_processes(tmp_path: Path) -> None:

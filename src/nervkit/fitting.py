@@ -191,8 +191,9 @@ def train_run(run: Run, net: Representation, data: TaskData, train_cfg: TrainCon
         fitted = FittedRun(run, net, meta, final.history, final.evals, report, tasks)
         if write_video:
             _write_decoded_videos(run, net, meta)
+        # the counts as fitted (D-NeRV's coded key-frames are only known once training started)
         meta = {**meta, "status": "complete", "train_seconds": final.elapsed, "psnr": report.psnr,
-                "ms_ssim": report.ms_ssim}
+                "ms_ssim": report.ms_ssim, "parameters": asdict(net.parameter_counts())}
         run.write_meta(meta)
         fitted.meta = meta
         run.remove_cache()
