@@ -18,7 +18,7 @@ model decoded from the file. Steps (each resumable: a finished step is read back
 Scales::
 
     python benchmarks/d_nerv_collection.py cpu            # 12 Bunny tiles 120x160, 38 frames each
-    python benchmarks/d_nerv_collection.py cpu --diverse  # 6 Bunny tiles + 6 tiles of ../shared/data/collection
+    python benchmarks/d_nerv_collection.py cpu --diverse  # + the tiles of ../shared/data/collection: 27 videos
     python benchmarks/d_nerv_collection.py gpu --minutes 5 --device cuda
         # the paper's UVG-S (C0 166, 15.96 M) on 256x320 tiles of Bunny and the collection videos,
         # cut into 66-frame segments (46 tile-videos), trained for the time given; shared NeRV at equal bytes
@@ -68,8 +68,8 @@ def collection_args(scale: str, diverse: bool, work: Path) -> list[str]:
         return ["--list", listing, "--tile", "256x320", "--frames", "0:132", "--segment-frames", "66"]
     if not diverse:
         return [BUNNY, "--tile", "240x320", "--size", "120x160", "--frames", "0:38"]
-    # 6 Bunny tiles (the bottom two rows are mostly grass and sky alike: keep the top two) and two tiles of
-    # each other clip: 12 videos of 38 frames, as the plain variant
+    # the 12 Bunny tiles and the 240x320 tiles of the other clips (cityCC0 2, vtest 4, the screencast 9):
+    # 27 videos of 38 frames at 120x160
     listing = work / "videos.txt"
     lines = [f"{BUNNY} bunny"] + [f"{COLLECTION / name} {Path(name).stem}" for name in OTHERS]
     listing.write_text("\n".join(lines) + "\n")
