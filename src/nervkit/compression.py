@@ -18,8 +18,9 @@ import torch
 
 from . import arguments
 from .compress.config import CompressConfig, compress_config
+from .compress.container import write_container
 from .compress.inspect import inspect as inspect_file
-from .compress.model_codec import read_nerv, write_nerv
+from .compress.model_codec import encode_model, group_bytes, read_nerv
 from .compress.prune import apply_masks, magnitude_masks, sparsity
 from .compress.qat import quantization_aware
 from .compress.sections import SPARSE_THRESHOLD, STORAGES
@@ -143,15 +144,14 @@ def write(job: CompressionJob) -> None:
              "source_size": fitted.meta.get("source_size")}
     if fitted.meta.get("videos"):  # a collection: each video's name and frame rate, for decompress --video
         video["videos"] = [{"name": v["name"], "fps": v["fps"]} for v in fitted.meta["videos"]]
-    size = write_nerv(job.output, job.model, config, video=video)
+    sections = encode_model(job.model, config, video=video)
+    write_container(job.output, sections)
+    size = Path(job.output).stat().st_size
     geo = job.model.geometry
     job.report.update({"file": str(job.output), "bytes": size, "bpp": size * 8 / geo.pixels,
                        "frames": geo.num_frames, "size": [geo.height, geo.width], "bits": config.bits,
                        "embed_bits": config.embed_bits})
-    groups: dict[str, int] = {}
-    for section in read_nerv(job.output).sizes:  # the bytes of every stored group (D-NeRV: key-frames apart)
-        groups[section.group or "header"] = groups.get(section.group or "header", 0) + section.bytes
-    job.report["group_bytes"] = groups
+    job.report["group_bytes"] = group_bytes(sections)  # D-NeRV: the key-frames apart from the weights
     if any(STORAGES[g.kind].media for g in job.model.stored_groups()):
         job.report["latent"] = config.latent_settings()
     job.report.update({"prune": config.prune, "sparsity": sparsity(job.model),

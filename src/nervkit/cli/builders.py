@@ -47,6 +47,15 @@ def video_output(required: bool = True, help: str = _OUTPUT_HELP) -> argparse.Ar
     return p
 
 
+def frame_selection() -> argparse.ArgumentParser:
+    """--video, --frames: which frames a decoding command renders (one video of a collection, a range)."""
+    p = _parent()
+    p.add_argument("--video", help="decode one video of a collection (its name or index); --frames then counts "
+                                   "inside it")
+    p.add_argument("--frames", help="frame range A:B, or a single frame N")
+    return p
+
+
 def json_output(help: str = "print JSON") -> argparse.ArgumentParser:
     p = _parent()
     p.add_argument("--json", action="store_true", help=help)
@@ -124,12 +133,9 @@ def add_fit(sub: Subparsers, argv: Sequence[str]) -> None:
 
 
 def add_decode(sub: Subparsers) -> None:
-    dec = _add(sub, "decode", "decode a run to a video or PNG frames", [video_output()],
+    dec = _add(sub, "decode", "decode a run to a video or PNG frames", [video_output(), frame_selection()],
                description="Decode the frames of a fitted run.")
     dec.add_argument("run", help="run folder written by nervkit fit")
-    dec.add_argument("--video", help="decode one video of a collection (its name or index); --frames then counts "
-                                     "inside it")
-    dec.add_argument("--frames", help="frame range A:B to decode")
     dec.set_defaults(handler=commands.cmd_decode)
 
 
@@ -184,12 +190,9 @@ def add_compress(sub: Subparsers) -> None:
 
 
 def add_decompress(sub: Subparsers) -> None:
-    dcp = _add(sub, "decompress", "decode a .nerv file to a video or PNG frames", [video_output()],
+    dcp = _add(sub, "decompress", "decode a .nerv file to a video or PNG frames", [video_output(), frame_selection()],
                description="Decode a .nerv file (no run folder needed).")
     dcp.add_argument("file", help=".nerv file")
-    dcp.add_argument("--video", help="decode one video of a collection file (its name or index); --frames then "
-                                     "counts inside it")
-    dcp.add_argument("--frames", help="frame range A:B, or a single frame N")
     dcp.add_argument("--scale", type=float, default=1.0, help="render at scale x the fitted size, e.g. 4 "
                      "(super-resolution; coordinate-based methods: nvp) [default: 1]")
     dcp.add_argument("--device", default="auto", help="where to decode: auto (CUDA when present), cpu, cuda; a file "

@@ -39,7 +39,15 @@ from ..models.memory import check_model_memory
 from ..resources import check_memory
 from .config import CompressConfig, compress_config
 from .container import Section, read_container, unpack, write_container
-from .header import FORMAT_NAME, check_collection, check_geometry, check_video, label, shape_text, validate_header
+from .header import (
+    FORMAT_NAME,
+    check_collection,
+    check_geometry,
+    check_video,
+    label,
+    shape_text,
+    validate_header,
+)
 from .model_checks import DECODE_BATCH_FRAMES, check_tensor_shapes, meta_model, peek_shape, stored_shapes
 from .sections import SECTION_CODECS, STORAGES, encode_section
 
@@ -143,6 +151,15 @@ def encode_model(model: Representation, config: CompressConfig | None = None, *,
         "tensors": stored,
     }
     return [Section("header", "header", json.dumps(header, separators=(",", ":")).encode()), *sections]
+
+
+def group_bytes(sections: list[Section]) -> dict[str, int]:
+    """Payload bytes of the header and of every stored group (D-NeRV: its key-frames apart from the
+    weights) of :func:`encode_model`'s sections, read from the header's tensor list, nothing decoded."""
+    out = {"header": len(sections[0].payload)}
+    for entry, section in zip(json.loads(sections[0].payload)["tensors"], sections[1:]):
+        out[entry["group"]] = out.get(entry["group"], 0) + len(section.payload)
+    return out
 
 
 def write_nerv(path: str | os.PathLike[str], model: Representation, config: CompressConfig | None = None,

@@ -87,7 +87,8 @@ from torch.nn import functional as F
 
 from ..data.batches import FrameBatch
 from ..data.clips import ClipBatch, ClipLayout
-from ..errors import ConfigError, InputError, ModelError
+from ..errors import InputError, ModelError
+from ..io import intra
 from .base import MethodConfig, ParameterCounts, Representation, StoredGroup
 from .blocks import PositionalEncoding
 from .config import VideoGeometry, option
@@ -114,8 +115,6 @@ UCF101_MEAN, UCF101_STD = (0.3986, 0.3829, 0.3546), (0.2805, 0.2747, 0.2787)
 #: values
 SMALL_TRIALS = ((512, 64, 240, 32), (256, 64, 240, 32), (128, 32, 240, 32), (64, 32, 80, 16), (32, 16, 80, 16),
                 (16, 8, 40, 8), (8, 4, 16, 4))
-#: key-frames coded per call of the intra codec
-KEYFRAME_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,7 @@ class DNeRVClipsConfig(MethodConfig):
     def with_layout(self, geometry: VideoGeometry) -> DNeRVClipsConfig:
         """The strides (given, or derived for a stem grid of about 20 cells: the official 4,2,2,2,2 and 4×5
         at 256×320) and the grid they leave."""
-        _intra().check_codec(self.keyframe_codec, self.quality)  # before anything is written or trained
+        intra.check_codec(self.keyframe_codec, self.quality)  # before anything is written or trained
         if self.strides:
             grid = (self.grid_height, self.grid_width) if self.grid_height and self.grid_width else None
             layout = layout_for(geometry.height, geometry.width, self.strides, grid)
@@ -473,13 +472,7 @@ class DNeRVClips(Representation):
         source = torch.frombuffer(bytearray(digest.digest()), dtype=torch.uint8)
         if torch.equal(source, self.keyframe_source.cpu()) and bool(self.keyframe_lengths.any()):
             return
-        streams: list[bytes] = []
-        for start in range(0, len(sources), KEYFRAME_CHUNK):
-            streams.extend(_intra().encode_images(sources[start : start + KEYFRAME_CHUNK], cfg.keyframe_codec,
-                                                  cfg.quality))
-        if len(streams) != len(sources) or any(not s for s in streams):
-            raise ModelError(f"the {cfg.keyframe_codec} key-frame coder returned {len(streams)} bitstreams "
-                             f"for {len(sources)} key-frames")
+        streams = intra.encode_images(sources, cfg.keyframe_codec, cfg.quality)  # one non-empty stream each
         device = self.keyframes.device
         self.keyframes.copy_(self._decode_key_frames(streams).to(device))
         self.keyframe_lengths.copy_(torch.tensor([len(s) for s in streams], dtype=torch.int64))
@@ -490,17 +483,14 @@ class DNeRVClips(Representation):
     def _decode_key_frames(self, streams: list[bytes]) -> torch.Tensor:
         """uint8 key-frames (K, 3, H, W) from their bitstreams (ModelError when they do not decode to
         that)."""
-        codec, parts = self.config.keyframe_codec, []
-        for start in range(0, len(streams), KEYFRAME_CHUNK):
-            try:
-                parts.append(_intra().decode_images(streams[start : start + KEYFRAME_CHUNK], codec,
-                                                      size=(self.geometry.height, self.geometry.width)))
-            except (ModelError, InputError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - a codec's error on bytes it cannot decode
-                raise ModelError(f"the {codec} key-frames do not decode ({type(exc).__name__}: "
-                                 f"{' '.join(str(exc).split())[:200]})") from None
-        frames = torch.cat(parts) if parts else torch.zeros(0, 3, *self.keyframes.shape[2:], dtype=torch.uint8)
+        codec = self.config.keyframe_codec
+        try:
+            frames = intra.decode_images(streams, codec, size=(self.geometry.height, self.geometry.width))
+        except (ModelError, InputError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a codec's error on bytes it cannot decode
+            raise ModelError(f"the {codec} key-frames do not decode ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]})") from None
         if tuple(frames.shape) != tuple(self.keyframes.shape) or frames.dtype != torch.uint8:
             raise ModelError(f"the {codec} key-frames decode to {tuple(frames.shape)} {frames.dtype}, not the "
                              f"{tuple(self.keyframes.shape)} uint8 of this model")
@@ -584,12 +574,3 @@ def _split(stream: torch.Tensor, lengths: torch.Tensor) -> list[bytes]:
         out.append(data[at : at + n])
         at += n
     return out
-
-
-def _intra() -> Any:
-    """:mod:`nervkit.io.intra`, the key-frame codec (``encode_images`` / ``decode_images``)."""
-    try:
-        from ..io import intra
-    except ImportError as exc:  # pragma: no cover - the codec module ships with nervkit
-        raise ConfigError(f"D-NeRV's key-frame codec (nervkit.io.intra) is not available: {exc}") from None
-    return intra
