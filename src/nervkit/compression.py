@@ -18,7 +18,8 @@ import torch
 
 from . import arguments
 from .compress.config import CompressConfig, compress_config
-from .compress.container import write_container
+from .compress.container import pack, write_container
+from .compress.learned_quant import RateModel, RateOptions, fixed_bits
 from .compress.inspect import inspect as inspect_file
 from .compress.model_codec import encode_model, group_bytes, read_nerv
 from .compress.prune import apply_masks, magnitude_masks, sparsity
@@ -82,6 +83,8 @@ class CompressionJob:
     config: CompressConfig
     progress: bool = False
     masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: the learned quantizers (a run fitted with rate training, or after rate-distortion fine-tuning)
+    rate: RateModel | None = None
     report: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _data: TaskData | None = field(default=None, repr=False)
@@ -122,6 +125,43 @@ def finetune(job: CompressionJob) -> None:
         train_epochs(job, job.config.finetune_epochs)
 
 
+def rate_distortion_finetune(job: CompressionJob) -> None:
+    """``rd_epochs`` of training for distortion + λ · rate with learned quantizers and entropy models
+    (:mod:`nervkit.compress.learned_quant`); a run fitted with rate training keeps its quantizers (and,
+    unless ``rd_lambda`` / ``target_bpp`` say otherwise, its λ)."""
+    config, saved = job.config, job.fitted.rate_state
+    wanted = config.rate_options()
+    if saved is not None:
+        old = RateOptions(**saved["options"])
+        same_shape = (old.step_axes, old.entropy_model) == (wanted.step_axes, wanted.entropy_model)
+        if not config.rd_epochs or same_shape:
+            changes = {"rate_start": 0.0}
+            if config.rd_epochs:
+                changes.update(rounding=wanted.rounding, ste_fraction=wanted.ste_fraction)
+                if config.rd_lambda or config.target_bpp:
+                    changes.update(rate_lambda=config.rd_lambda, target_bpp=config.target_bpp)
+            job.rate = RateModel.restore(job.model, saved, **changes)
+    if not config.rd_epochs:
+        return
+    if job.rate is None:
+        if not wanted.enabled:
+            raise ConfigError(f"--rd-epochs continues rate training with the run's λ, but {job.fitted.run_dir.path} "
+                              "was fitted without rate training: give --rd-lambda (or --target-bpp)")
+        job.rate = RateModel(job.model, wanted)
+    check_target_reachable(job.model, job.rate)
+    train_epochs(job, config.rd_epochs, rate=job.rate)
+
+
+def check_target_reachable(model: Representation, rate: RateModel) -> None:
+    """ConfigError before any training when ``target_bpp`` is below what the parts rate training does not code
+    already cost."""
+    target = rate.options.target_bpp
+    floor = fixed_bits(model, rate) / model.geometry.pixels
+    if target and target < floor:
+        raise ConfigError(f"--target-bpp {target:g} is unreachable: the parts rate training does not code (header, "
+                        f"buffers, key-frames) already take {floor:.4g} bpp, the smallest reachable rate")
+
+
 def quantization_aware_finetune(job: CompressionJob) -> None:
     """``qat_epochs`` of training through the file's quantizer (straight-through estimator)."""
     if job.config.qat_epochs:
@@ -144,10 +184,14 @@ def write(job: CompressionJob) -> None:
              "source_size": fitted.meta.get("source_size")}
     if fitted.meta.get("videos"):  # a collection: each video's name and frame rate, for decompress --video
         video["videos"] = [{"name": v["name"], "fps": v["fps"]} for v in fitted.meta["videos"]]
-    sections = encode_model(job.model, config, video=video)
+    estimate: dict[str, float] = {}
+    sections = encode_model(job.model, config, video=video, rate=job.rate, estimate=estimate)
+    geo = job.model.geometry
+    if job.rate is not None:
+        job.report["rate"] = rate_report(job.rate, sections, estimate, geo.pixels)
+        check_target_reached(job.rate, job.report["rate"], config)
     write_container(job.output, sections)
     size = Path(job.output).stat().st_size
-    geo = job.model.geometry
     job.report.update({"file": str(job.output), "bytes": size, "bpp": size * 8 / geo.pixels,
                        "frames": geo.num_frames, "size": [geo.height, geo.width], "bits": config.bits,
                        "embed_bits": config.embed_bits})
@@ -156,6 +200,30 @@ def write(job: CompressionJob) -> None:
         job.report["latent"] = config.latent_settings()
     job.report.update({"prune": config.prune, "sparsity": sparsity(job.model),
                        "finetune_epochs": config.finetune_epochs, "qat_epochs": config.qat_epochs})
+
+
+def rate_report(rate: RateModel, sections: list, estimate: dict[str, float], pixels: int) -> dict[str, Any]:
+    """What rate training estimated against the file: the estimated file size (the entropy models' rate of the
+    learned sections, every other byte as written) and the size the sections pack to."""
+    file_bytes = len(pack(sections))
+    payload_bytes = sum(len(s.payload) for s in sections)
+    estimated_bits = 8 * (file_bytes - payload_bytes + len(sections[0].payload)) + sum(estimate.values())
+    learned = [s for s in sections if s.kind == "learned"]
+    return {"lambda": rate.lam, "entropy_model": rate.options.entropy_model, "step_axes": rate.options.step_axes,
+            "target_bpp": rate.options.target_bpp or None,
+            "estimated_bytes": estimated_bits / 8, "estimated_bpp": estimated_bits / pixels,
+            "file_bytes": file_bytes, "estimate_error": file_bytes * 8 / estimated_bits - 1,
+            "learned_tensors": len(learned), "learned_bytes": sum(len(s.payload) for s in learned)}
+
+
+def check_target_reached(rate: RateModel, report: dict[str, Any], config: CompressConfig) -> None:
+    """ConfigError (before anything is written) when ``target_bpp`` was given and the file misses it by more
+    than 10 %: the rate the fine-tune reached is the smallest reachable with these epochs."""
+    target = rate.options.target_bpp
+    if config.rd_epochs and target and report["estimated_bpp"] > 1.1 * target:
+        raise ConfigError(f"--target-bpp {target:g} was not reached: after {config.rd_epochs} epochs the smallest rate "
+                        f"was {report['estimated_bpp']:.4g} bpp (λ {rate.lam:.3g}); give more --rd-epochs or a higher "
+                        "--target-bpp")
 
 
 def evaluate(job: CompressionJob) -> None:
@@ -172,21 +240,28 @@ def evaluate(job: CompressionJob) -> None:
 
 
 #: what ``compress`` does, in order (a new stage, e.g. rate-distortion training, is one more entry)
-STAGES = (prune, finetune, quantization_aware_finetune, refresh_side_info, write, evaluate)
+STAGES = (prune, finetune, rate_distortion_finetune, quantization_aware_finetune, refresh_side_info, write,
+          evaluate)
 
 
-def train_epochs(job: CompressionJob, epochs: int) -> None:
+def train_epochs(job: CompressionJob, epochs: int, rate: RateModel | None = None) -> None:
     """Continue training the run's model in memory: its own recipe, ``epochs`` epochs, no warm-up,
-    pruned weights held at zero after every step."""
+    pruned weights held at zero after every step; with ``rate``, for distortion + λ · rate."""
     # fine-tuning writes no logs of its own (a run fitted with --log tensorboard needs no tensorboard here)
+    options = rate.options.to_dict() if rate is not None else {"rate_lambda": 0.0, "target_bpp": 0.0}
     cfg = replace_config(TrainConfig(), **{**job.fitted.meta["train"], "epochs": epochs, "warmup": 0.0,
-                                            "eval_every": epochs, "device": job.config.device, "log": "none"})
+                                            "eval_every": epochs, "device": job.config.device, "log": "none",
+                                            **options})
     model, masks, data = job.model, job.masks, job.data
     trainer = Trainer(model, data.store, cfg, device=resolve_device(cfg.device), progress=job.progress,
                       train_indices=data.train_indices, loss_mask=data.loss_mask,
-                      after_step=(lambda: apply_masks(model, masks)) if masks else None)
+                      after_step=(lambda: apply_masks(model, masks)) if masks else None, rate=rate)
     trainer.fit()
     model.cpu().eval()
+    if rate is not None:
+        rate.cpu()
+        job.report["rd_finetune"] = {"epochs": epochs, "final_bpp_estimate": trainer.state.history[-1].get("bpp"),
+                                     "lambda": rate.lam}
 
 
 def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, frames: str | None = None,

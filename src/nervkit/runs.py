@@ -297,7 +297,7 @@ class Run:
             except (OSError, ValueError, TypeError):
                 pass
         return FittedRun(self, model, meta, list(state.get("history", [])), list(state.get("evals", [])),
-                         tasks=tasks)
+                         tasks=tasks, rate_state=state.get("rate"))
 
     def info(self) -> dict[str, Any]:
         """run.json and the training history (history.json, or the checkpoint's when it is missing or
@@ -346,6 +346,8 @@ class FittedRun:
     metrics: QualityReport | None = None
     #: per-task quality (interpolation / inpainting / denoising sections of metrics.json)
     tasks: dict[str, Any] = field(default_factory=dict)
+    #: a run fitted with rate training: its learned quantizers (the checkpoint's ``"rate"``), else None
+    rate_state: dict[str, Any] | None = None
 
     @property
     def run(self) -> Run:

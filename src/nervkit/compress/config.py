@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..models.config import option, validate_choices
+from .learned_quant import RateOptions, rate_option
 from .quantize import MAX_BITS, MIN_BITS
 
 #: how latent grids (NVP) are stored: ``codec`` = JPEG images / HEVC videos through ffmpeg, ``weights`` =
@@ -35,6 +36,16 @@ class CompressConfig:
     prune: float = option(0.0, "fraction of weights REMOVED by global magnitude pruning, e.g. 0.2")
     finetune_epochs: int = option(0, "epochs of fine-tuning after pruning (masks fixed)")
     qat_epochs: int = option(0, "epochs of quantization-aware fine-tuning (straight-through)")
+    rd_lambda: float = option(0.0, "rate-distortion fine-tuning: λ of loss = distortion + λ · bits per pixel, with "
+                                   "learned quantization steps and the file's entropy models (needs --rd-epochs; "
+                                   "default for a run fitted with --rate-lambda: its own λ)")
+    rd_epochs: int = option(0, "epochs of rate-distortion fine-tuning (learned steps, entropy models in the file)")
+    target_bpp: float = rate_option("target_bpp", help="rate-distortion fine-tuning: adapt λ until the file is about "
+                                                       "this many bits per pixel (needs --rd-epochs)")
+    rounding: str = rate_option("rounding")
+    ste_fraction: float = rate_option("ste_fraction")
+    step_axes: str = rate_option("step_axes")
+    entropy_model: str = rate_option("entropy_model")
     latent_codec: str = option("codec", "latent grids (NVP): codec = 8-bit JPEG images / HEVC videos through "
                                         "ffmpeg, weights = --bits + entropy coding", choices=LATENT_CODECS)
     jpeg_quality: int = option(2, "JPEG quality of latent images, ffmpeg -q:v 2 (best) .. 31")
@@ -50,9 +61,10 @@ class CompressConfig:
             value = getattr(self, name)
             if isinstance(value, numbers.Integral) and not isinstance(value, bool):
                 object.__setattr__(self, name, int(value))
-        value = self.prune
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            object.__setattr__(self, "prune", float(value))
+        for name in ("prune", "rd_lambda", "target_bpp", "ste_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
 
     def validate(self) -> None:
         """ConfigError (one line, naming the CLI option) for any value out of range or of the wrong type."""
@@ -72,14 +84,25 @@ class CompressConfig:
             raise ConfigError(f"evaluate must be True or False, got {self.evaluate!r}")
         if not isinstance(self.device, str):
             raise ConfigError(f"--device must be a string, got {self.device!r}")
+        self.rate_options().validate(lambda_flag="--rd-lambda")
+        if (self.rd_lambda or self.target_bpp) and not self.rd_epochs:
+            flag = "--rd-lambda" if self.rd_lambda else "--target-bpp"
+            raise ConfigError(f"{flag} fine-tunes the model for rate: give --rd-epochs too")
+        if self.rd_epochs and self.qat_epochs:
+            raise ConfigError("--qat-epochs trains for the fixed --bits quantizer, --rd-epochs for learned ones: "
+                              "give one of them")
         if self.finetune_epochs and not self.prune:
             raise ConfigError("--finetune-epochs fine-tunes after pruning: give --prune too "
                               "(or use --qat-epochs)")
 
     @property
     def trains(self) -> bool:
-        """Whether the compression trains the model (fine-tuning after pruning, or QAT)."""
-        return bool((self.prune and self.finetune_epochs) or self.qat_epochs)
+        """Whether the compression trains the model (fine-tuning after pruning, QAT, or rate training)."""
+        return bool((self.prune and self.finetune_epochs) or self.qat_epochs or self.rd_epochs)
+
+    def rate_options(self) -> RateOptions:
+        """The rate-distortion fine-tuning these settings ask for (from the start of the fine-tune)."""
+        return RateOptions.of(self, rate_lambda=self.rd_lambda, rate_start=0.0)
 
     def latent_settings(self) -> dict[str, Any]:
         """How latent grids are coded, as the file's header and the compress report record it."""
@@ -93,6 +116,7 @@ _INTEGERS: dict[str, tuple[int, int]] = {
     "embed_bits": (MIN_BITS, MAX_BITS),
     "finetune_epochs": (0, MAX_EPOCHS),
     "qat_epochs": (0, MAX_EPOCHS),
+    "rd_epochs": (0, MAX_EPOCHS),
     "jpeg_quality": (2, 31),
     "hevc_crf": (0, 51),
     "hevc_fps": (1, 240),

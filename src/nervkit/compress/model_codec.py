@@ -49,6 +49,7 @@ from .header import (
     validate_header,
 )
 from .model_checks import DECODE_BATCH_FRAMES, check_tensor_shapes, meta_model, peek_shape, stored_shapes
+from .learned_quant import RateModel
 from .sections import SECTION_CODECS, STORAGES, encode_section
 
 #: revision of the encoder's choices (quantizer rule, coders, sparse form). The format does not change
@@ -126,16 +127,21 @@ class NervFile:
 
 
 def encode_model(model: Representation, config: CompressConfig | None = None, *,
-                 video: dict[str, Any] | None = None, **settings: Any) -> list[Section]:
+                 video: dict[str, Any] | None = None, rate: RateModel | None = None,
+                 estimate: dict[str, float] | None = None, **settings: Any) -> list[Section]:
     """The sections of a ``.nerv`` file for ``model``, coded as ``config`` says (default
     :class:`CompressConfig`; keyword ``settings`` replace its fields, e.g. ``bits=12``). Each stored tensor
-    goes through the codec :func:`~.sections.choose_section` picks for its storage kind."""
+    goes through the codec :func:`~.sections.choose_section` picks for its storage kind, or, when ``rate``
+    (a trained :class:`~.learned_quant.RateModel`) holds a quantizer for it, through its learned quantizer and
+    entropy model. ``estimate``, when given, receives each section's estimated bits (:func:`encode_section`)."""
     config = compress_config(config, **settings)
     sections: list[Section] = []
     stored: list[dict[str, Any]] = []
     for group in model.stored_groups():
         for name, tensor in group.tensors.items():
-            kind, payload = encode_section(group.kind, tensor, config, group.min_bits)
+            kind, payload, bits = encode_section(group.kind, tensor, config, group.min_bits, name=name, rate=rate)
+            if estimate is not None:
+                estimate[name] = bits
             sections.append(Section(kind, name, payload))
             stored.append({"name": name, "group": group.name, "storage": group.kind, "values": tensor.numel()})
     media = {s.media for s in STORAGES.values() if s.media}
@@ -146,7 +152,8 @@ def encode_model(model: Representation, config: CompressConfig | None = None, *,
         "config": config_to_dict(model.config),
         "geometry": model.geometry.to_dict(),
         "output_size": list(model.output_size),
-        "quantization": {"bits": config.bits, "embed_bits": config.embed_bits, **latent},
+        "quantization": {"bits": config.bits, "embed_bits": config.embed_bits, **latent,
+                         **({"rate_trained": True, "entropy_model": rate.options.entropy_model} if rate else {})},
         "video": video or {},
         "tensors": stored,
     }

@@ -9,11 +9,14 @@ kind      payload                                                               
 tensor    quantized (``bits`` / ``embed_bits``) and entropy-coded                :mod:`.tensor_codec`
 sparse    a pruned tensor: coded keep-mask + its quantized non-zeros             :mod:`.sparse_codec`
 raw       a non-float buffer, exactly                                            :mod:`.raw_codec`
+learned   a rate-trained tensor: codes under its learned step sizes, coded with   :mod:`.learned_codec`
+          the training's entropy model (or its histogram), the model's params too
 jpeg      (C, H, W) feature images, one 8-bit grayscale JPEG per channel         :mod:`.latent_codec`
 hevc      (C, T, H, W) feature videos, one 4:0:0 HEVC stream per channel         :mod:`.latent_codec`
 ========  =====================================================================  ======================
 
-:func:`choose_section` is the one rule that picks a section kind: a storage kind that has an image or
+:func:`choose_section` is the one rule that picks a section kind: a tensor rate training learned a
+quantizer for (:mod:`.learned_quant`) is ``learned``; otherwise a storage kind that has an image or
 video codec (:data:`STORAGES`) uses it when ``latent_codec`` is ``codec``; otherwise a non-float tensor
 goes raw, a float tensor of at least 2 dims with at least :data:`SPARSE_THRESHOLD` exact zeros (pruned)
 sparse, and any other float tensor as a quantized tensor. A new storage kind (D-NeRV's ``key_frames``
@@ -31,6 +34,8 @@ import torch
 
 from ..errors import BitstreamError
 from .config import CompressConfig
+from .learned_codec import decode_learned, encode_learned, peek_learned_shape
+from .learned_quant import RateModel
 from .latent_codec import (
     IMAGE_MAGIC,
     VERSION,
@@ -106,6 +111,10 @@ def _peek_latent(kind: str, magic: int, ndim: int) -> Callable[[bytes, str], tup
     return peek
 
 
+def _encoded_by_rate_model(tensor: torch.Tensor, config: CompressConfig, bits: int) -> bytes:
+    raise TypeError("a learned section is written by encode_section with its rate model")
+
+
 #: section kind -> codec
 SECTION_CODECS: dict[str, SectionCodec] = {
     codec.kind: codec
@@ -119,6 +128,7 @@ SECTION_CODECS: dict[str, SectionCodec] = {
         SectionCodec("jpeg", lambda t, config, bits: encode_latent_images(t.float(),
                                                                           quality=config.jpeg_quality),
                      decode_latent_images, _peek_latent("jpeg", IMAGE_MAGIC, 3)),
+        SectionCodec("learned", _encoded_by_rate_model, decode_learned, peek_learned_shape),
         SectionCodec("hevc", lambda t, config, bits: encode_latent_video(t.float(), crf=config.hevc_crf,
                                                                          fps=config.hevc_fps),
                      decode_latent_video, _peek_latent("hevc", VIDEO_MAGIC, 4)),
@@ -145,9 +155,16 @@ def bit_depth(storage: str, config: CompressConfig, min_bits: int = 0) -> int:
     return config.embed_bits if STORAGES[storage].embed_bits else max(config.bits, min_bits)
 
 
-def encode_section(storage: str, tensor: torch.Tensor, config: CompressConfig,
-                   min_bits: int = 0) -> tuple[str, bytes]:
-    """(section kind, payload) of ``tensor`` of storage kind ``storage``."""
+def encode_section(storage: str, tensor: torch.Tensor, config: CompressConfig, min_bits: int = 0, *,
+                   name: str = "", rate: RateModel | None = None) -> tuple[str, bytes, float]:
+    """(section kind, payload, estimated bits) of ``tensor`` (called ``name``) of storage kind ``storage``;
+    a tensor ``rate`` holds a quantizer for is coded with it. The estimate is the payload's size except for a
+    learned section, where it is the entropy model's rate of the codes plus the stored side information."""
     t = tensor.detach().cpu()
+    if rate is not None and name in rate.kinds:
+        quantizer = rate.quantizer(name)
+        payload, bits = encode_learned(t, quantizer.integers(), quantizer.axes, quantizer.family)
+        return "learned", payload, bits
     kind = choose_section(storage, t, config)
-    return kind, SECTION_CODECS[kind].encode(t, config, bit_depth(storage, config, min_bits))
+    payload = SECTION_CODECS[kind].encode(t, config, bit_depth(storage, config, min_bits))
+    return kind, payload, 8.0 * len(payload)

@@ -24,7 +24,7 @@ A method is a :class:`Representation` (an ``nn.Module``) plus a :class:`MethodCo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -132,6 +132,10 @@ class Representation(nn.Module):
     side_info_feeds_training: ClassVar[bool] = False
     #: True when :meth:`forward` reads ``FrameBatch.neighbours`` (the trainer then fills it)
     needs_neighbours: ClassVar[bool] = False
+    #: set by rate training for the length of one step: ``hook(buffer name, value)`` → the value quantized;
+    #: a method that computes stored side information in :meth:`forward` passes each tensor through it
+    #: (:class:`~nervkit.models.frame_conditioned.FrameConditioned` does), so the rate counts it
+    quantize_side_info: Callable[[str, torch.Tensor], torch.Tensor] | None = None
     #: True when :meth:`decode_scaled` renders at other frame sizes (coordinate-based methods)
     supports_scale: ClassVar[bool] = False
 

@@ -169,4 +169,6 @@ class FrameConditioned(Representation):
 
     def _side_info(self, frames: torch.Tensor, neighbours: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         side = self.encode(frames, neighbours) if self.needs_neighbours else self.encode(frames)
-        return (side,) if isinstance(side, torch.Tensor) else tuple(side)
+        side = (side,) if isinstance(side, torch.Tensor) else tuple(side)
+        hook = self.quantize_side_info  # rate training: the values the file will hold, and their bits
+        return side if hook is None else tuple(hook(name, v) for name, v in zip(self.side_info_buffers, side))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..compress.learned_quant import RateOptions, rate_option
 from ..data.batches import SamplingOptions
 from ..errors import ConfigError
 from ..models.config import option
@@ -45,6 +46,14 @@ class TrainConfig:
     threads: int = option(0, "CPU threads for PyTorch (0 = all cores)")
     log: str = option("none", "also log the training scalars for TensorBoard (in the run's tensorboard/ folder; "
                               "needs pip install tensorboard)", choices=LOGS)
+    # rate-distortion training (nervkit.compress.learned_quant): off while rate_lambda and target_bpp are 0
+    rate_lambda: float = rate_option("rate_lambda")
+    target_bpp: float = rate_option("target_bpp")
+    rate_start: float = rate_option("rate_start")
+    rounding: str = rate_option("rounding")
+    ste_fraction: float = rate_option("ste_fraction")
+    step_axes: str = rate_option("step_axes")
+    entropy_model: str = rate_option("entropy_model")
 
     def validate(self) -> None:
         checks = [
@@ -70,8 +79,13 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
         ReconstructionLoss.parse(self.loss)
+        self.rate_options().validate()
         if self.log == "tensorboard":
             check_tensorboard_installed()
+
+    def rate_options(self) -> RateOptions:
+        """The rate-distortion training these options ask for (``enabled`` False: distortion only)."""
+        return RateOptions.of(self)
 
     def sampling(self, *, loss_mask: torch.Tensor | None = None, rank: int = 0,
                  world_size: int = 1) -> SamplingOptions:

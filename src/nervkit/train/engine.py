@@ -13,6 +13,13 @@ from the frames (``refresh_side_info``, e.g. HNeRV's embeddings) is refreshed be
 and at the end of training, so evaluations, the final checkpoint and what ``decode`` gives reflect the
 current weights (a checkpoint written between evaluations keeps the last refreshed one).
 
+Rate–distortion training (``config.rate_lambda`` / ``config.target_bpp``, :mod:`nervkit.compress.learned_quant`)
+is an option of this loop, not another loop: a :class:`~nervkit.compress.learned_quant.RateModel` (given,
+e.g. by ``compress`` for a fine-tune, or made here) holds the learned quantizers; each step then runs the
+forward pass on the quantized weights (``functional_call``) and adds ``λ · bits / (N·H·W)`` to the loss;
+evaluations measure the quantized model, and the end of training commits the quantized values. Its state
+goes into every checkpoint (``"rate"``).
+
 Robustness: checkpoints are written atomically every ``checkpoint_every`` epochs, at least every
 ``checkpoint_seconds`` (also mid-epoch, with the position inside the epoch), on SIGINT/SIGTERM and at
 the end; a resumed run continues from the exact iteration and finishes with the same number of
@@ -33,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.func import functional_call
 from torch.nn.parallel import DistributedDataParallel
 
+from ..compress.learned_quant import Phase, RateModel
 from ..data import FrameStore, make_sampler
 from ..errors import ConfigError, TrainingError
 from ..metrics import psnr_from_mse
@@ -51,6 +60,10 @@ from .signals import StopFlag, StopRequested, catch_stop_signals
 from .state import EpochRecord, TrainState, checkpoint_state
 
 __all__ = ["EpochRecord", "TrainState", "Trainer"]
+
+#: learning-rate multiplier of the learned quantization steps and entropy models (log₂ values: at the
+#: weights' rate a step would take thousands of iterations to double)
+RATE_LR_SCALE = 10.0
 
 
 class Trainer:
@@ -81,6 +94,7 @@ class Trainer:
         checkpoint_extra: dict[str, Any] | None = None,
         epoch_log: str | os.PathLike[str] | None = None,
         tensorboard_dir: str | os.PathLike[str] | None = None,
+        rate: RateModel | None = None,
     ) -> None:
         config.validate()
         self.config = config
@@ -97,10 +111,16 @@ class Trainer:
         if not self.sampler.whole_frames and not self.loss_fn.pixelwise:
             raise ConfigError(f"{model.method} trains on {self.sampler.description}: --loss must be l2, l1 or a "
                               f"sum of them, got {config.loss!r}")
+        options = config.rate_options()
+        if rate is None and options.enabled:
+            rate = RateModel(model, options)
+        self.rate = rate.to(device) if rate is not None else None
         optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = optimizer(
-            model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
-        )
+        groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
+        if self.rate is not None:  # the steps and entropy models learn faster than the weights, no decay
+            groups.append({"params": list(self.rate.parameters()), "lr_scale": RATE_LR_SCALE, "weight_decay": 0.0})
+        self.optimizer = optimizer(groups, lr=config.lr, betas=(config.beta1, config.beta2),
+                                   weight_decay=config.weight_decay)
         self.net: torch.nn.Module = model
         if self.dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
@@ -121,12 +141,15 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        rate = {"rate": self.rate.state()} if self.rate is not None else {}
         return checkpoint_state(self.model, self.config, self.optimizer, self.state, self.train_indices,
-                                self.checkpoint_extra)
+                                {**self.checkpoint_extra, **rate})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore model, optimizer and progress from a checkpoint dict."""
         self.model.load_state_dict(state["model"])
+        if self.rate is not None and state.get("rate"):
+            self.rate.load_state_dict(state["rate"]["state"])
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
         self.state = TrainState.from_dict(state)
@@ -175,9 +198,10 @@ class Trainer:
         lr = 0.0
         for it in range(st.iteration, len(keys)):
             t0 = time.perf_counter()
-            lr = self._set_lr((st.epoch * batches_per_epoch + it) / total_iters)
-            loss, psnr = self._step(keys[it])
-            st.add_iteration(loss, psnr, time.perf_counter() - t0)
+            progress = (st.epoch * batches_per_epoch + it) / total_iters
+            lr = self._set_lr(progress)
+            loss, psnr, bpp = self._step(keys[it], progress)
+            st.add_iteration(loss, psnr, time.perf_counter() - t0, bpp)
             bar.update(1, epoch=f"{st.epoch + 1}/{self.config.epochs}", loss=f"{loss:.4f}",
                        psnr=f"{st.partial['psnr'] / st.partial['n']:.2f}")
             self._stop.check()
@@ -188,18 +212,45 @@ class Trainer:
     def _set_lr(self, progress: float) -> float:
         lr = self.config.lr * lr_factor(progress, schedule=self.config.lr_schedule, warmup=self.config.warmup)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
-    def _step(self, key: Any) -> tuple[float, float]:
-        """One iteration on the batch of ``key`` (from the sampler's plan); returns (loss, batch PSNR)."""
+    def _step(self, key: Any, progress: float = 0.0) -> tuple[float, float, float | None]:
+        """One iteration on the batch of ``key`` (from the sampler's plan) at ``progress`` ∈ [0, 1] of
+        training; returns (loss, batch PSNR, the rate term's bits per pixel or None)."""
         batch = self.sampler.load(key).to(self.device)
-        pred = batch.crop(self.net(batch))
-        loss = self.loss_fn(pred, batch.target, batch.weight)
+        phase = self._phase(progress)
+        if phase.mode == "off":
+            pred = batch.crop(self.net(batch))
+            loss = self.loss_fn(pred, batch.target, batch.weight)
+            bpp = None
+        else:  # rate training: the forward pass sees the quantized weights; loss = D + λ · bpp
+            assert self.rate is not None
+            with self.rate.applied(self.model, phase) as quantized:
+                prefix = "module." if self.net is not self.model else ""
+                params = {prefix + k: v for k, v in quantized["params"].items()}
+                pred = batch.crop(functional_call(self.net, params, (batch,), strict=False))
+                rate_bpp = quantized["bits"]() / self.rate.pixels
+            loss = self.loss_fn(pred, batch.target, batch.weight) + self.rate.lam * rate_bpp
+            bpp = float(rate_bpp.detach())
         self._optimize(loss)
+        if bpp is not None and phase.mode != "ste":  # λ is held for the final, hard-rounded phase
+            self.rate.adapt_lambda(bpp)  # type: ignore[union-attr]
         with torch.no_grad():
             psnr = psnr_from_mse(batch.mse(pred.detach().clamp(0, 1))).mean().item()
-        return loss.item(), psnr
+        return loss.item(), psnr, bpp
+
+    def _phase(self, progress: float) -> Phase:
+        """Rate training's phase at ``progress`` (``off`` without a rate model)."""
+        return Phase("off") if self.rate is None else Phase.at(progress, self.rate.options)
+
+    def _rate_on(self) -> bool:
+        """Whether the rate model has started (its quantizers hold learned values)."""
+        return self.rate is not None and self._phase(self._progress()).mode != "off"
+
+    def _progress(self) -> float:
+        per_epoch = max(self.sampler.batches_per_epoch, 1)
+        return min(1.0, (self.state.epoch * per_epoch + self.state.iteration) / (self.config.epochs * per_epoch))
 
     def _optimize(self, loss: torch.Tensor) -> None:
         """Check the loss, backward, clip, optimizer step, after-step hook."""
@@ -224,6 +275,8 @@ class Trainer:
                 self.model.fill_untrained_frames(self.train_indices)
             self._side_info_stale = True
         self._refresh_side_info()
+        if self.rate is not None:  # the model now holds exactly what the file will
+            self.rate.commit(self.model)
 
     def _refresh_side_info(self) -> None:
         """Recompute the model's stored per-frame side information if the weights changed."""
@@ -239,7 +292,11 @@ class Trainer:
         entry = None
         if self.dist.is_main:
             self._refresh_side_info()
-            report = evaluate_model(self.model, self.store, self.train_indices)
+            if self._rate_on():  # what the file would decode to: the quantized weights and side information
+                with self.rate.hard_weights(self.model):  # type: ignore[union-attr]
+                    report = evaluate_model(self.model, self.store, self.train_indices)
+            else:
+                report = evaluate_model(self.model, self.store, self.train_indices)
             entry = {"epoch": self.state.epoch, "psnr": report.psnr, "psnr_global": report.psnr_global,
                      "ssim": report.ssim, "ms_ssim": report.ms_ssim, "train_seconds": self.state.elapsed}
             self.state.evals.append(entry)

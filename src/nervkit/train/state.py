@@ -39,9 +39,12 @@ class TrainState:
     evals: list[dict[str, Any]] = field(default_factory=list)
     elapsed: float = 0.0  # training seconds, across resumes
 
-    def add_iteration(self, loss: float, psnr: float, seconds: float) -> None:
-        """Count one finished iteration of the current epoch."""
+    def add_iteration(self, loss: float, psnr: float, seconds: float, bpp: float | None = None) -> None:
+        """Count one finished iteration of the current epoch (``bpp``: the rate term's estimate, when on)."""
         p = self.partial
+        if bpp is not None:
+            p["bpp"] = p.get("bpp", 0.0) + bpp
+            p["n_bpp"] = p.get("n_bpp", 0) + 1
         p["loss"] += loss
         p["psnr"] += psnr
         p["n"] += 1
@@ -54,6 +57,8 @@ class TrainState:
         p = self.partial
         n = max(p["n"], 1)
         record = asdict(EpochRecord(self.epoch + 1, p["loss"] / n, p["psnr"] / n, lr, p["seconds"]))
+        if p.get("n_bpp"):  # rate training: the mean estimated rate of the model over the epoch's steps
+            record["bpp"] = p["bpp"] / p["n_bpp"]
         self.history.append(record)
         self.epoch += 1
         self.iteration = 0
