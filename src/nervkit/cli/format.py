@@ -135,6 +135,12 @@ def compress_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"wrote {report['file']}: {report['bytes']:,} bytes, {report['bpp']:.4f} bpp "
              f"({report['frames']} frames {report['size'][0]}x{report['size'][1]}, {report['bits']}-bit weights"
              f"{pruned})"]
+    rate = report.get("rate")
+    if rate:
+        target = f", target {rate['target_bpp']:g} bpp" if rate.get("target_bpp") else ""
+        lines.append(f"rate-trained ({rate['entropy_model']} entropy models, {rate['step_axes']} steps, λ {rate['lambda']:.4g}"
+                     f"{target}): estimated {rate['estimated_bpp']:.4f} bpp = {rate['estimated_bytes']:,.0f} bytes, "
+                     f"file {rate['file_bytes']:,} bytes ({100 * rate['estimate_error']:+.2f} %)")
     if "psnr" in report:
         lines.append(f"decoded: PSNR {report['psnr']:.2f} dB  MS-SSIM {report['ms_ssim']:.4f}")
     return lines
@@ -146,7 +152,9 @@ def inspect_lines(data: dict[str, Any]) -> list[str]:
     lines = [
         f"file:    {data['file']}  ({data['bytes']:,} bytes, {data['bpp']:.4f} bpp)",
         f"format:  nervkit .nerv version {data['format_version']}",
-        f"method:  {data['method']}  ({q.get('bits')}-bit weights, {q.get('embed_bits')}-bit embeddings)",
+        f"method:  {data['method']}  " + (f"(rate-trained: learned steps, {q.get('entropy_model')} entropy models)"
+                                           if q.get("rate_trained") else
+                                           f"({q.get('bits')}-bit weights, {q.get('embed_bits')}-bit embeddings)"),
         f"video:   {data['frames']} frames {data['size'][0]}x{data['size'][1]} at {data['fps']} fps",
         "config:  " + ", ".join(f"{k}={values(v)}" for k, v in data["config"].items()),
         f"{'section':<28}{'values':>12}{'bytes':>12}{'bits/value':>12}",
@@ -155,6 +163,13 @@ def inspect_lines(data: dict[str, Any]) -> list[str]:
         bpv = f"{s['bits_per_value']:.3f}" if s["values"] else "-"
         lines.append(f"{s['name']:<28}{s['values']:>12,}{s['bytes']:>12,}{bpv:>12}")
     lines.append(f"{'container overhead':<28}{'':>12}{data['container_overhead_bytes']:>12,}")
+    if data.get("entropy_model_bytes"):
+        lines.append(f"{'group':<28}{'values':>12}{'bytes':>12}{'bits/value':>12}{'model bytes':>13}")
+        for name, g in data["groups"].items():
+            lines.append(f"{name:<28}{g['values']:>12,}{g['bytes']:>12,}{g['bits_per_value']:>12.3f}"
+                         f"{g['entropy_model_bytes']:>13,}")
+        lines.append(f"entropy models: {data['entropy_model_bytes']:,} bytes of learned steps, scales and means "
+                     "(coded), beside the codes")
     parts = data.get("parts")
     if parts:
         shown = [f"header {parts['header']:,}", f"model {parts['model']:,}"]

@@ -1,6 +1,10 @@
 """What a ``.nerv`` file holds and what its parts cost: :func:`inspect` (``nervkit inspect``) and
 :func:`coding_efficiency` (the entropy coder against the entropy and a Huffman code; ``bench rd``).
 
+Rate-trained tensors (section kind ``learned``) store their learned quantization steps and entropy
+model beside their codes: ``entropy_model_bytes`` (per section, per group and in all) counts those, and
+each group's ``code_bits_per_value`` the codes alone.
+
 The byte breakdown (``parts``) splits the file into the header, the model (every tensor except the
 key-frames), the key-frames and the container's framing, which add up to the file size. Key-frames are
 the tensors of storage kind ``key_frames`` (D-NeRV's): the bitstreams of an image codec, all in one
@@ -35,11 +39,13 @@ def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
     h, geo = nerv.header, nerv.geometry
     groups: dict[str, dict[str, float]] = {}
     for s in nerv.sizes[1:]:
-        g = groups.setdefault(s.group, {"values": 0, "bytes": 0})
+        g = groups.setdefault(s.group, {"values": 0, "bytes": 0, "entropy_model_bytes": 0})
         g["values"] += s.values
         g["bytes"] += s.bytes
+        g["entropy_model_bytes"] += s.model_bytes
     for g in groups.values():
         g["bits_per_value"] = 8.0 * g["bytes"] / g["values"] if g["values"] else 0.0
+        g["code_bits_per_value"] = 8.0 * (g["bytes"] - g["entropy_model_bytes"]) / g["values"] if g["values"] else 0.0
     storage = {str(e.get("name")): e.get("storage") for e in h.get("tensors", []) if isinstance(e, dict)}
     key_sections = [s for s in nerv.sizes[1:] if storage.get(s.name) == "key_frames"]
     key_bytes = sum(s.bytes for s in key_sections)
@@ -63,8 +69,10 @@ def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
         "model_bpp": model_bytes * 8 / geo.pixels,
         "key_frames": _key_frames(nerv, key_sections, geo) if key_sections else None,
         "groups": groups,
+        "entropy_model_bytes": sum(s.model_bytes for s in nerv.sizes),
         "sections": [{"name": s.name, "kind": s.kind, "group": s.group, "values": s.values, "bytes": s.bytes,
-                      "bits_per_value": s.bits_per_value} for s in nerv.sizes],
+                      "bits_per_value": s.bits_per_value, "entropy_model_bytes": s.model_bytes}
+                     for s in nerv.sizes],
     }
 
 

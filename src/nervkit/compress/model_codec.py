@@ -49,6 +49,7 @@ from .header import (
     validate_header,
 )
 from .model_checks import DECODE_BATCH_FRAMES, check_tensor_shapes, meta_model, peek_shape, stored_shapes
+from .learned_codec import learned_side_bytes
 from .learned_quant import RateModel
 from .sections import SECTION_CODECS, STORAGES, encode_section
 
@@ -65,6 +66,8 @@ class SectionSize:
     group: str
     values: int
     bytes: int
+    #: of ``bytes``, those holding the section's learned quantizer and entropy model (``learned`` sections)
+    model_bytes: int = 0
 
     @property
     def bits_per_value(self) -> float:
@@ -233,8 +236,9 @@ def _parse(sections: list[Section], file_bytes: int) -> NervFile:
             raise BitstreamError(f"tensor {label(section.name)} decodes to shape "
                                  f"{shape_text(tensor.shape)}, not the {declared} its section declares")
         tensors[section.name] = tensor
+        side = learned_side_bytes(section.payload) if section.kind == "learned" else 0
         sizes.append(SectionSize(section.name, section.kind, str(entry.get("group", "")), tensor.numel(),
-                                 len(section.payload)))
+                                 len(section.payload), side))
     return NervFile(header, tensors, sizes, file_bytes)
 
 
