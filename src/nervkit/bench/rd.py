@@ -36,6 +36,8 @@ This module runs the comparison; :mod:`.rd_neural` fits and compresses the neura
 
 from __future__ import annotations
 
+import math
+
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +87,12 @@ class RDConfig:
     finetune_epochs: int = compress_option("finetune_epochs", 10, "fine-tuning epochs after pruning")
     qat_epochs: int = compress_option("qat_epochs", 10, "quantization-aware fine-tuning epochs of the QAT "
                                                         "variants (0 = none)")
+    rd_lambdas: tuple[float, ...] = option((), "λ values of the rate-distortion fine-tuned variant (series METHOD-rd): "
+                                                "every fit is also compressed after --rd-epochs of rate training "
+                                                "at each λ (empty = no such variant)")
+    rd_epochs: int = compress_option("rd_epochs", 10, "rate-distortion fine-tuning epochs of the -rd variant")
+    rate_lambdas: tuple[float, ...] = option((), "λ values of rate training from the start (series METHOD-rdfit): "
+                                                  "one fit per model size and λ (empty = none)")
     anchor: str = option("auto", "BD-rates are computed against this series (auto: x265 when it is "
                                  "compared, else the first series)")
     vmaf: bool = option(True, "also measure VMAF (libvmaf filter of the bundled ffmpeg)")
@@ -99,6 +107,11 @@ class RDConfig:
             raise ConfigError("--epochs must be >= 1, --finetune-epochs and --qat-epochs >= 0")
         if not 0 <= self.prune < 1:
             raise ConfigError(f"--prune must be in [0, 1), got {self.prune}")
+        for flag, values in (("--rd-lambdas", self.rd_lambdas), ("--rate-lambdas", self.rate_lambdas)):
+            if any(not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0) for v in values):
+                raise ConfigError(f"{flag} must be positive finite numbers, got {', '.join(map(str, values))}")
+        if self.rd_lambdas and not self.rd_epochs:
+            raise ConfigError("--rd-lambdas needs --rd-epochs >= 1")
         if self.prune and not self.finetune_epochs:
             raise ConfigError("--prune needs --finetune-epochs >= 1 (pruning without fine-tuning is not a variant)")
         for variant in variants(self):  # --bits, --embed-bits
@@ -163,7 +176,8 @@ def run_rd_benchmark(video: str | os.PathLike[str], out_dir: str | os.PathLike[s
     if neural:
         for p in config.params:
             parse_param_count(p)
-    names = [*codecs, *(v.series(m) for m in neural for v in variants(config))]
+    names = [*codecs, *dict.fromkeys(v.series(m) for m in neural for v in variants(config))]
+    names += [f"{m}-rdfit" for m in neural if config.rate_lambdas]
     anchor = resolve_anchor(config.anchor, names)
     for codec in codecs:
         codec_spec(codec)  # a missing encoder fails before any work

@@ -39,6 +39,8 @@ class Variant:
 
     suffix: str
     compression: CompressConfig
+    #: tells apart the files of one series' variants (the λ of a rate-distortion fine-tune)
+    tag: str = ""
 
     def series(self, method: str) -> str:
         return method + self.suffix
@@ -60,17 +62,22 @@ def variants(config: RDConfig) -> list[Variant]:
         out.append(way("-qat", qat_epochs=config.qat_epochs))
     if config.prune and config.qat_epochs:
         out.append(way(f"-prune{pct}-qat", config.prune, config.finetune_epochs, config.qat_epochs))
+    for lam in config.rd_lambdas:  # one series over every (size, λ): its RD front is the curve
+        out.append(Variant("-rd", CompressConfig(embed_bits=config.embed_bits, rd_lambda=lam, rd_epochs=config.rd_epochs,
+                                                 evaluate=False, device=config.device), tag=f"{lam:g}"))
     return out
 
 
 def ensure_fit(method: str, params: str, run_dir: Path, video: str, *, size: tuple[int, int] | None,
-               frames: str | None, config: RDConfig, progress: bool, log: Callable[[str], None]) -> dict:
-    """Fit ``method`` at ``params`` into ``run_dir`` — or reuse a finished fit / resume a broken one."""
+               frames: str | None, config: RDConfig, progress: bool, log: Callable[[str], None],
+               rate_lambda: float = 0.0) -> dict:
+    """Fit ``method`` at ``params`` (with rate training at ``rate_lambda`` when > 0) into ``run_dir`` — or
+    reuse a finished fit / resume a broken one."""
     run = Run.at(run_dir)
     if run.has_run():
         meta = run.read_meta()
         if meta.get("method") != method or meta["train"]["epochs"] != config.epochs \
-                or meta["train"]["seed"] != config.seed:
+                or meta["train"]["seed"] != config.seed or meta["train"].get("rate_lambda", 0.0) != rate_lambda:
             raise ConfigError(f"{run_dir} holds a fit with other settings (method, epochs or seed); "
                               "remove it or choose another -o")
         if meta.get("status") == "complete":
@@ -81,7 +88,7 @@ def ensure_fit(method: str, params: str, run_dir: Path, video: str, *, size: tup
     else:
         log(f"{run_dir.name}: fitting {method} with {params} parameters, {config.epochs} epochs")
         fit(video, out=run_dir, model=method, params=params, size=size, frames=frames, progress=progress,
-            write_video=False, epochs=config.epochs, seed=config.seed, device=config.device)
+            write_video=False, epochs=config.epochs, seed=config.seed, device=config.device, rate_lambda=rate_lambda)
     return run.read_meta()
 
 
@@ -121,6 +128,8 @@ def neural_point(run_dir: Path, nerv_path: Path, variant: Variant, reference: np
         "compression_time": compress_seconds,
         "decoding_time": decode_seconds,
         "sparsity": float(report["sparsity"]),
+        **({"estimated_bpp": report["rate"]["estimated_bpp"], "rate_lambda": report["rate"]["lambda"]}
+           if "rate" in report else {}),
     }
 
 
@@ -140,6 +149,17 @@ def neural_series(method: str, video: str, reference: np.ndarray, out: Path, *, 
     ways = variants(config)
     points: dict[str, list[dict]] = {v.suffix: [] for v in ways}
     fits: dict[str, dict] = {}
+    plain = ways[0]
+    for lam in config.rate_lambdas:  # rate training from the start: one fit per size and λ, written as fitted
+        points.setdefault("-rdfit", [])
+        for params in config.params:
+            run_dir = out / "runs" / f"{method}-{params}-rate{lam:g}"
+            run_meta = ensure_fit(method, params, run_dir, video, size=size, frames=frames, config=config,
+                                  progress=progress, log=log, rate_lambda=lam)
+            point = _measured(run_dir, out / "files" / f"{method}-{params}-rdfit{lam:g}.nerv", plain, reference,
+                              fps=fps, run_meta=run_meta, config=config, progress=progress)
+            log(f"{method}-{params}-rdfit λ {lam:g}: {point['bpp']:.4f} bpp, {point['psnr-rgb']:.2f} dB")
+            points["-rdfit"].append({"quality": float(point["params"]), **point})
     for params in config.params:
         run_dir = out / "runs" / f"{method}-{params}"
         run_meta = ensure_fit(method, params, run_dir, video, size=size, frames=frames, config=config,
@@ -147,26 +167,24 @@ def neural_series(method: str, video: str, reference: np.ndarray, out: Path, *, 
         fits[params] = {"train_device": run_meta["train"].get("device"), "train_seconds": run_meta.get("train_seconds"),
                         "psnr_float_model": run_meta.get("psnr"), "parameters": run_meta["parameters"]}
         for variant in ways:
-            name = f"{method}-{params}{variant.suffix}"
-            nerv_path = out / "files" / f"{name}.nerv"
-            c = variant.compression
-            settings = {"bits": c.bits, "embed_bits": c.embed_bits, "prune": c.prune,
-                        "finetune_epochs": c.finetune_epochs, "qat_epochs": c.qat_epochs,
-                        "vmaf": config.vmaf, "fit_created": run_meta.get("created"),
-                        "encoder_revision": ENCODER_REVISION}
-            cache = nerv_path.with_suffix(".json")
-            point = cached_point(cache, settings) if nerv_path.is_file() else None
-            if point is None:
-                nerv_path.parent.mkdir(parents=True, exist_ok=True)
-                point = neural_point(run_dir, nerv_path, variant, reference, fps=fps, run_meta=run_meta,
-                                     config=config, progress=progress)
-                write_json_atomic(cache, {"settings": settings, "point": point})
+            name = f"{method}-{params}{variant.suffix}{variant.tag}"
+            point = _measured(run_dir, out / "files" / f"{name}.nerv", variant, reference, fps=fps, run_meta=run_meta,
+                              config=config, progress=progress)
             log(f"{name}: {point['bpp']:.4f} bpp, {point['psnr-rgb']:.2f} dB, MS-SSIM {point['ms-ssim-rgb']:.4f}")
             points[variant.suffix].append({"quality": float(point["params"]), **point})
     spec = get_method(method)
     series = []
-    for variant in ways:
+    for variant in {v.suffix: v for v in ways}.values():
         c = variant.compression
+        if c.rd_epochs:
+            lambdas = ", ".join(f"{v.compression.rd_lambda:g}" for v in ways if v.suffix == variant.suffix)
+            description = (f"{spec.description}; {c.rd_epochs} epochs of rate-distortion fine-tuning at λ {lambdas} "
+                           f"(learned steps, {c.entropy_model} entropy models in the file); RD front over sizes × λ")
+            info = {**meta, "method": method, "epochs": config.epochs, "rd_epochs": c.rd_epochs,
+                    "rd_lambdas": list(config.rd_lambdas), "quality_is": "official parameter count", "fits": fits}
+            series.append(RDResults.from_points(variant.series(method), rd_front(points[variant.suffix]),
+                                                description=description, meta=info))
+            continue
         parts = [f"{c.bits}-bit weights"]
         if c.prune:
             parts.append(f"{100 * c.prune:g} % pruned + {c.finetune_epochs} fine-tuning epochs")
@@ -178,4 +196,37 @@ def neural_series(method: str, video: str, reference: np.ndarray, out: Path, *, 
                 "fits": fits}
         series.append(RDResults.from_points(variant.series(method), points[variant.suffix],
                                             description=description, meta=info))
+    if config.rate_lambdas:
+        description = (f"{spec.description}; trained for rate from the start at λ "
+                       f"{', '.join(f'{v:g}' for v in config.rate_lambdas)}; RD front over sizes × λ")
+        series.append(RDResults.from_points(f"{method}-rdfit", rd_front(points["-rdfit"]), description=description,
+                                            meta={**meta, "method": method, "epochs": config.epochs,
+                                                  "rate_lambdas": list(config.rate_lambdas)}))
     return series
+
+
+def rd_front(points: list[dict]) -> list[dict]:
+    """The points no other point beats in both rate and PSNR, by rate (a curve over sizes × λ)."""
+    front: list[dict] = []
+    for point in sorted(points, key=lambda p: (p["bpp"], -p["psnr-rgb"])):
+        if not front or point["psnr-rgb"] > front[-1]["psnr-rgb"]:
+            front.append(point)
+    return front
+
+
+def _measured(run_dir: Path, nerv_path: Path, variant: Variant, reference: np.ndarray, *, fps: float,
+              run_meta: dict, config: RDConfig, progress: bool) -> dict[str, Any]:
+    """The RD point of ``run_dir`` compressed with ``variant`` — from its cache when measured with these
+    settings, else measured now and cached beside the file."""
+    c = variant.compression
+    settings = {"bits": c.bits, "embed_bits": c.embed_bits, "prune": c.prune, "finetune_epochs": c.finetune_epochs,
+                "qat_epochs": c.qat_epochs, "rd_lambda": c.rd_lambda, "rd_epochs": c.rd_epochs, "vmaf": config.vmaf,
+                "fit_created": run_meta.get("created"), "encoder_revision": ENCODER_REVISION}
+    cache = nerv_path.with_suffix(".json")
+    point = cached_point(cache, settings) if nerv_path.is_file() else None
+    if point is None:
+        nerv_path.parent.mkdir(parents=True, exist_ok=True)
+        point = neural_point(run_dir, nerv_path, variant, reference, fps=fps, run_meta=run_meta, config=config,
+                             progress=progress)
+        write_json_atomic(cache, {"settings": settings, "point": point})
+    return point
