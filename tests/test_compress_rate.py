@@ -120,11 +120,14 @@ def test_phases_of_rate_training(rounding) -> None:
 
 
 # -- 3. the learned section's payload ------------------------------------------------------------------
-def _quantized(tensor: torch.Tensor, kind: str, step_axes: str, family: str = "laplace", seed: int = 0):
-    """(integers, axes) of a quantizer initialised on ``tensor`` with some per-axis offsets."""
+def _quantized(tensor: torch.Tensor, kind: str, step_axes: str, family: str = "laplace", seed: int | None = 0):
+    """(integers, axes) of a quantizer initialised on ``tensor``, with random per-axis offsets unless ``seed`` is
+    None."""
     axes = quantizer_axes(kind, tuple(tensor.shape), step_axes)
     quantizer = LearnedQuantizer(tuple(tensor.shape), axes, family)
     quantizer.initialise(tensor)
+    if seed is None:
+        return quantizer.integers(), axes
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():  # learned steps and scales differ along every axis
         for p in [*quantizer.log2_step, *quantizer.log2_scale]:
@@ -189,18 +192,31 @@ def test_learned_payload_round_trip(case, family) -> None:
 
 
 def test_histogram_fallback_when_the_model_mismatches_the_codes() -> None:
-    g = torch.Generator().manual_seed(4)
-    w = torch.randint(-2, 3, (64, 64), generator=g).float() * 0.25
-    ints, axes = _quantized(w, "weights", "tensor")
-    ints["steps"] = [np.array([-2 * STEP_RES])]  # Δ = 0.25: codes -2..2
-    good = {**ints, "scales": [np.array([0])], "mean": 0}  # b = 1 code: a fair model of these codes
+    codes = np.rint(np.random.default_rng(4).laplace(0.0, 3.0, (64, 64)))
+    w = torch.from_numpy(codes * 0.25).float()
+    axes = quantizer_axes("weights", (64, 64), "tensor")
+    steps = [np.array([-2 * STEP_RES])]  # Δ = 0.25
+    good = {"steps": steps, "scales": [np.array([25])], "mean": 0}  # b = 2**(25/16) ≈ 2.96 codes: the codes' own
     payload, bits = encode_learned(w, good, axes, "laplace")
     assert payload[2] == 0 and torch.equal(decode_learned(payload), w)
-    bad = {**ints, "scales": [np.array([20 * 16])], "mean": 0}  # b = 2**20 codes: ~21 bits per code
+    bad = {"steps": steps, "scales": [np.array([20 * 16])], "mean": 0}  # b = 2**20 codes: ~21 bits per code
     fallback, fallback_bits = encode_learned(w, bad, axes, "laplace")
     assert fallback[2] == 1 and fallback_bits == 8 * len(fallback) and len(fallback) < 0.5 * 64 * 64 * 21 / 8
     assert torch.equal(decode_learned(fallback), w)
     assert peek_learned_shape(fallback, "x") == (64, 64)
+
+
+def test_codes_wider_than_the_coders_are_refused_by_the_encoder() -> None:
+    # two constant rows of opposite sign: their steps start at the 1e-6 floor, their codes are ±2**24
+    w = torch.randn(8, 16, generator=torch.Generator().manual_seed(2)) * 0.05
+    w[0], w[1] = 1.0, -1.0
+    ints, axes = _quantized(w, "weights", "dual", seed=None)
+    with pytest.raises(ValueError, match="too small"):
+        encode_learned(w, ints, axes, "laplace")
+    w[1] = 0.3  # a span of millions of codes still codes (and fast: no dense histogram of the span)
+    ints, axes = _quantized(w, "weights", "dual", seed=None)
+    payload, _ = encode_learned(w, ints, axes, "gaussian")
+    assert torch.equal(decode_learned(payload), _expected(w, ints, axes))
 
 
 def _payloads() -> list[bytes]:

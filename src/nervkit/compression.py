@@ -19,8 +19,8 @@ import torch
 from . import arguments
 from .compress.config import CompressConfig, compress_config
 from .compress.container import pack, write_container
-from .compress.learned_quant import RateModel, RateOptions, fixed_bits
 from .compress.inspect import inspect as inspect_file
+from .compress.learned_quant import RateModel, RateOptions
 from .compress.model_codec import encode_model, group_bytes, read_nerv
 from .compress.prune import apply_masks, magnitude_masks, sparsity
 from .compress.qat import quantization_aware
@@ -137,7 +137,8 @@ def rate_distortion_finetune(job: CompressionJob) -> None:
         if not config.rd_epochs or same_shape:
             changes = {"rate_start": 0.0}
             if config.rd_epochs:
-                changes.update(rounding=wanted.rounding, ste_fraction=wanted.ste_fraction)
+                changes.update(rounding=wanted.rounding, ste_fraction=wanted.ste_fraction,
+                               learn_steps=wanted.learn_steps)
                 if config.rd_lambda or config.target_bpp:
                     changes.update(rate_lambda=config.rd_lambda, target_bpp=config.target_bpp)
             job.rate = RateModel.restore(job.model, saved, **changes)
@@ -148,18 +149,7 @@ def rate_distortion_finetune(job: CompressionJob) -> None:
             raise ConfigError(f"--rd-epochs continues rate training with the run's λ, but {job.fitted.run_dir.path} "
                               "was fitted without rate training: give --rd-lambda (or --target-bpp)")
         job.rate = RateModel(job.model, wanted)
-    check_target_reachable(job.model, job.rate)
     train_epochs(job, config.rd_epochs, rate=job.rate)
-
-
-def check_target_reachable(model: Representation, rate: RateModel) -> None:
-    """ConfigError before any training when ``target_bpp`` is below what the parts rate training does not code
-    already cost."""
-    target = rate.options.target_bpp
-    floor = fixed_bits(model, rate) / model.geometry.pixels
-    if target and target < floor:
-        raise ConfigError(f"--target-bpp {target:g} is unreachable: the parts rate training does not code (header, "
-                        f"buffers, key-frames) already take {floor:.4g} bpp, the smallest reachable rate")
 
 
 def quantization_aware_finetune(job: CompressionJob) -> None:

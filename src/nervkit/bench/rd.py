@@ -37,7 +37,6 @@ This module runs the comparison; :mod:`.rd_neural` fits and compresses the neura
 from __future__ import annotations
 
 import math
-
 import os
 from collections.abc import Callable
 from dataclasses import dataclass

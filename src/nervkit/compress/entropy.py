@@ -61,13 +61,15 @@ def _model(counts: np.ndarray):
 
 def _histogram_header(used: np.ndarray, counts: np.ndarray) -> bytes:
     lo, hi = int(used[0]), int(used[-1])
+    gaps = np.diff(used) - 1
+    sparse = encode_uvarint(FORM_SPARSE) + encode_uvarint(len(used)) + encode_uvarint(lo)
+    sparse += encode_uvarints(gaps) + encode_uvarints(counts)
+    if hi - lo + 4 > len(sparse):  # the dense form (3 varints + a count per symbol of the span) cannot be shorter
+        return sparse
     dense_counts = np.zeros(hi - lo + 1, dtype=np.int64)
     dense_counts[used - lo] = counts
     dense = encode_uvarint(FORM_DENSE) + encode_uvarint(lo) + encode_uvarint(hi - lo)
     dense += encode_uvarints(dense_counts)
-    gaps = np.diff(used) - 1
-    sparse = encode_uvarint(FORM_SPARSE) + encode_uvarint(len(used)) + encode_uvarint(lo)
-    sparse += encode_uvarints(gaps) + encode_uvarints(counts)
     return dense if len(dense) <= len(sparse) else sparse
 
 

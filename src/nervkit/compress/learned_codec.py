@@ -79,6 +79,9 @@ def encode_learned(tensor: torch.Tensor, ints: dict, axes: tuple[int, ...], fami
     if q.size and np.abs(q).max() > MAX_CODE:
         raise ValueError("a code exceeds the format's range (a step far too small for its values)")
     lo, hi = (int(q.min()), int(q.max())) if q.size else (0, 0)
+    if hi - lo + 1 > MAX_ALPHABET:  # both coders' limit (24-bit probabilities): a ValueError, not a Rust panic
+        raise ValueError(f"the codes span {lo}..{hi}, more than the {MAX_ALPHABET} values a coder can code (a step "
+                         "far too small for its values)")
     head = bytes([VERSION, FAMILIES.index(family)])
     tail = encode_shape(shape) + bytes([len(axes), *axes]) + b"".join(_int_block(s) for s in ints["steps"])
     flat = q.reshape(-1)
@@ -165,7 +168,7 @@ def learned_side_bytes(data: bytes) -> int:
     """Bytes of a learned payload that are the quantizer's and entropy model's own parameters (everything
     before the codes' range), for ``inspect``."""
     data = bytes(data)
-    family_index, coder, shape, numel, axes, pos = _read_head(data)
+    _, coder, shape, _, axes, pos = _read_head(data)
     lengths = [shape[a] for a in axes] or [1]
     for _ in range(len(lengths) * (2 if coder == PARAMETRIC else 1)):
         _, pos = _read_signed(data, pos, "block minimum")

@@ -78,6 +78,8 @@ class RateOptions:
     step_axes: str = option("dual", "learned step sizes (and entropy-model scales) of weights: dual = per row + per "
                                     "column, channel = per output channel, tensor = one", choices=STEP_AXES)
     entropy_model: str = option("laplace", "entropy model of the codes: laplace or gaussian", choices=FAMILIES)
+    learn_steps: bool = option(True, "learn the quantization step sizes with the model (false: keep their start, "
+                                     "σ/16 of each output channel; an ablation)")
 
     @property
     def enabled(self) -> bool:
@@ -95,6 +97,8 @@ class RateOptions:
         if self.rate_start + self.ste_fraction >= 1:
             raise ConfigError(f"--rate-start {self.rate_start} + --ste-fraction {self.ste_fraction} leave no "
                               "training with the rate term: their sum must be < 1")
+        if not isinstance(self.learn_steps, bool):
+            raise ConfigError(f"--learn-steps must be true or false, got {self.learn_steps!r}")
         for name, allowed in (("rounding", ROUNDINGS), ("step_axes", STEP_AXES), ("entropy_model", FAMILIES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
@@ -292,8 +296,10 @@ class RateModel(nn.Module):
         self.quantizers = nn.ModuleDict()
         for name, kind, shape in rate_targets(model):
             self.kinds[name] = kind
-            self.quantizers[_key(name)] = LearnedQuantizer(shape, quantizer_axes(kind, shape, options.step_axes),
-                                                           options.entropy_model)
+            quantizer = LearnedQuantizer(shape, quantizer_axes(kind, shape, options.step_axes), options.entropy_model)
+            for p in quantizer.log2_step:
+                p.requires_grad_(options.learn_steps)
+            self.quantizers[_key(name)] = quantizer
         start = options.rate_lambda or (0.01 if options.target_bpp else 0.0)
         self.register_buffer("log_lambda", torch.tensor(math.log(start) if start > 0 else -math.inf,
                                                         dtype=torch.float64))
@@ -348,6 +354,16 @@ class RateModel(nn.Module):
             yield state
         finally:
             model.quantize_side_info = previous
+
+    def check_target(self, model: Representation) -> None:
+        """ConfigError before any training when ``target_bpp`` is below what the parts rate training does not
+        code already take (:func:`fixed_bits`): the smallest reachable rate."""
+        target = self.options.target_bpp
+        floor = fixed_bits(model, self) / model.geometry.pixels
+        if target and target < floor:
+            raise ConfigError(f"--target-bpp {target:g} is unreachable: the parts rate training does not code "
+                              f"(buffers, key-frames, fixed-precision layers) already take {floor:.4g} bpp, the "
+                              "smallest reachable rate")
 
     def adapt_lambda(self, bpp: float) -> None:
         """One step of λ towards ``target_bpp`` (multiplicative: λ grows while the rate is above it)."""

@@ -48,9 +48,9 @@ from .header import (
     shape_text,
     validate_header,
 )
-from .model_checks import DECODE_BATCH_FRAMES, check_tensor_shapes, meta_model, peek_shape, stored_shapes
 from .learned_codec import learned_side_bytes
 from .learned_quant import RateModel
+from .model_checks import DECODE_BATCH_FRAMES, check_tensor_shapes, meta_model, peek_shape, stored_shapes
 from .sections import SECTION_CODECS, STORAGES, encode_section
 
 #: revision of the encoder's choices (quantizer rule, coders, sparse form). The format does not change

@@ -34,8 +34,6 @@ import torch
 
 from ..errors import BitstreamError
 from .config import CompressConfig
-from .learned_codec import decode_learned, encode_learned, peek_learned_shape
-from .learned_quant import RateModel
 from .latent_codec import (
     IMAGE_MAGIC,
     VERSION,
@@ -45,6 +43,8 @@ from .latent_codec import (
     encode_latent_images,
     encode_latent_video,
 )
+from .learned_codec import decode_learned, encode_learned, peek_learned_shape
+from .learned_quant import RateModel
 from .quantize import dequantize, quantize
 from .raw_codec import decode_raw, encode_raw, raw_meta
 from .sparse_codec import decode_sparse, encode_sparse

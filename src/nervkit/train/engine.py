@@ -114,6 +114,8 @@ class Trainer:
         options = config.rate_options()
         if rate is None and options.enabled:
             rate = RateModel(model, options)
+        if rate is not None:
+            rate.check_target(model)
         self.rate = rate.to(device) if rate is not None else None
         optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
