@@ -46,6 +46,7 @@ class CompressConfig:
     ste_fraction: float = rate_option("ste_fraction")
     step_axes: str = rate_option("step_axes")
     entropy_model: str = rate_option("entropy_model")
+    context: bool = rate_option("context")
     learn_steps: bool = rate_option("learn_steps")
     latent_codec: str = option("codec", "latent grids (NVP): codec = 8-bit JPEG images / HEVC videos through "
                                         "ffmpeg, weights = --bits + entropy coding", choices=LATENT_CODECS)

@@ -6,15 +6,19 @@ zigzag-coded)::
 
     version   u8        1
     family    u8        0 = Laplace, 1 = Gaussian (:data:`.parametric.FAMILIES`)
-    coder     u8        0 = the parametric model, 1 = the codes' own histogram (the fallback, kept when shorter)
+    coder     u8        0 = the parametric model, 1 = the codes' own histogram (the fallback, kept when shorter),
+                        2 = the parametric model with the checkerboard context model (:mod:`.context_model`)
     shape     ndim varint, dims varints
     axes      u8 count, then one u8 per axis that has its own step and scale
     steps     one integer block per axis (one integer when no axis): log₂ Δ in 1/32
     scales    (coder 0) one integer block per axis: log₂ b in 1/16
-    mean      (coder 0) signed varint: μ in 1/16 of a code
+    mean      (coder 0, 2) signed varint: μ in 1/16 of a code
+    taps      (coder 2) one integer block of the context model's 5 taps, in 1/256
     lo, hi    signed varints: the codes' range
     codes     the rest: coder 0 = ANS words of QuantizedLaplace/Gaussian(lo, hi), one (μ, b) per code;
-              coder 1 = :func:`~.entropy.encode_symbols` of ``q − lo``
+              coder 1 = :func:`~.entropy.encode_symbols` of ``q − lo``; coder 2 = ANS words of the anchors (in
+              row-major order, the channel's (μ, b)) followed by the other codes (their predicted (μ, b)), one
+              stream decoded in that order
 
 An integer block is a signed varint ``m`` (the least value), an unsigned varint ``n`` (the byte length),
 then ``n`` bytes of :func:`~.entropy.encode_symbols` of ``values − m``. The value is ``Δ · q`` in float32
@@ -27,14 +31,15 @@ import numpy as np
 import torch
 
 from ..errors import BitstreamError
+from .context_model import TAPS, anchor_mask, context_params_numpy
 from .entropy import MAX_ALPHABET, decode_symbols, encode_symbols
 from .learned_quant import entropy_arrays, step_array
-from .parametric import FAMILIES, bits_numpy, decode_codes, encode_codes
+from .parametric import FAMILIES, ans_decoder, bits_numpy, decode_codes, decode_next, encode_codes, finish
 from .tensor_codec import encode_shape, read_shape
 from .varint import encode_uvarint, read_uvarint
 
 VERSION = 1
-PARAMETRIC, HISTOGRAM = 0, 1
+PARAMETRIC, HISTOGRAM, CONTEXT = 0, 1, 2
 #: the largest |code| and |stored integer| accepted (far beyond any real model; bounds the decoder)
 MAX_CODE = 1 << 30
 
@@ -90,10 +95,29 @@ def encode_learned(tensor: torch.Tensor, ints: dict, axes: tuple[int, ...], fami
     parametric = head + bytes([PARAMETRIC]) + tail + side
     parametric_bits = 8 * len(parametric) + bits_numpy(flat, mean, scale.reshape(-1), family)
     histogram = head + bytes([HISTOGRAM]) + tail + _zigzag(lo) + _zigzag(hi) + encode_symbols(flat - lo, hi - lo + 1)
-    if 8 * len(histogram) < parametric_bits:
-        return histogram, 8.0 * len(histogram)
+    options = [(parametric_bits, PARAMETRIC), (8.0 * len(histogram), HISTOGRAM)]
+    if "context" in ints:
+        context = head + bytes([CONTEXT]) + tail + side[:-len(_zigzag(lo) + _zigzag(hi))] + _int_block(ints["context"])
+        context += _zigzag(lo) + _zigzag(hi)
+        order, means, scales = _context_order(q, mean, scale, ints["context"])
+        options.append((8 * len(context) + bits_numpy(flat[order], means, scales, family), CONTEXT))
+    bits, coder = min(options)
+    if coder == HISTOGRAM:
+        return histogram, bits
+    if coder == CONTEXT:
+        return context + encode_codes(flat[order], means, scales, family, lo, hi), bits
     words = encode_codes(flat, np.full(flat.size, mean), np.ascontiguousarray(scale.reshape(-1)), family, lo, hi)
-    return parametric + words, parametric_bits
+    return parametric + words, bits
+
+
+def _context_order(q: np.ndarray, mean: float, scale: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                          np.ndarray]:
+    """The coding order (anchors, then the rest, each row-major) of ``q``'s flat codes and their float64 means
+    and scales in that order."""
+    anchors = anchor_mask(q.shape).reshape(-1)
+    order = np.concatenate([np.flatnonzero(anchors), np.flatnonzero(~anchors)])
+    means, scales = context_params_numpy(q, mean, scale, taps)
+    return order, np.ascontiguousarray(means.reshape(-1)[order]), np.ascontiguousarray(scales.reshape(-1)[order])
 
 
 def _read_head(data: bytes) -> tuple[int, int, list[int], int, tuple[int, ...], int]:
@@ -104,7 +128,7 @@ def _read_head(data: bytes) -> tuple[int, int, list[int], int, tuple[int, ...], 
         raise BitstreamError(f"learned-tensor payload of version {version}, expected {VERSION}")
     if family >= len(FAMILIES):
         raise BitstreamError(f"unknown entropy-model family {family}")
-    if coder not in (PARAMETRIC, HISTOGRAM):
+    if coder not in (PARAMETRIC, HISTOGRAM, CONTEXT):
         raise BitstreamError(f"unknown learned-tensor coder {coder}")
     shape, numel, pos = read_shape(data, 3)
     if pos >= len(data):
@@ -135,13 +159,17 @@ def decode_learned(data: bytes) -> torch.Tensor:
         block, pos = _read_int_block(data, pos, n, "step block")
         steps.append(block)
     ints: dict = {"steps": steps}
-    if coder == PARAMETRIC:
+    if coder in (PARAMETRIC, CONTEXT):
         scales = []
         for n in lengths:
             block, pos = _read_int_block(data, pos, n, "scale block")
             scales.append(block)
         ints["scales"] = scales
         ints["mean"], pos = _read_signed(data, pos, "entropy-model mean")
+    if coder == CONTEXT:
+        if len(shape) < 3 or shape[-1] < 2 or shape[-2] < 2:
+            raise BitstreamError("a context-coded tensor needs a grid of at least 2x2 in its last two dims")
+        ints["context"], pos = _read_int_block(data, pos, TAPS, "context taps")
     lo, pos = _read_signed(data, pos, "lowest code")
     hi, pos = _read_signed(data, pos, "highest code")
     if hi < lo:
@@ -152,6 +180,8 @@ def decode_learned(data: bytes) -> torch.Tensor:
         mean, scale = entropy_arrays(ints, axes, tuple(shape))
         q = decode_codes(data[pos:], numel, np.full(numel, mean), np.ascontiguousarray(scale.reshape(-1)), family,
                          lo, hi).astype(np.int64)
+    elif coder == CONTEXT:
+        q = _decode_context(data[pos:], tuple(shape), ints, axes, family, lo, hi)
     else:
         if hi - lo + 1 > 1 << 24:
             raise BitstreamError(f"code range {lo}..{hi} is too wide for the histogram coder")
@@ -164,17 +194,43 @@ def decode_learned(data: bytes) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(values))
 
 
+def _decode_context(data: bytes, shape: tuple[int, ...], ints: dict, axes: tuple[int, ...], family: str, lo: int,
+                    hi: int) -> np.ndarray:
+    """The codes of a context-coded payload: the anchors with the channel's model, then the rest with the
+    model predicted from the decoded anchors, from one ANS stream."""
+    mean, scale = entropy_arrays(ints, axes, shape)
+    anchors = anchor_mask(shape)
+    flat_anchors = anchors.reshape(-1)
+    a_idx, r_idx = np.flatnonzero(flat_anchors), np.flatnonzero(~flat_anchors)
+    if lo == hi:
+        return decode_codes(data, int(np.prod(shape)), np.zeros(0), np.zeros(0), family, lo, hi)
+    q = np.zeros(int(np.prod(shape)), dtype=np.int64)
+    coder = ans_decoder(data)
+    q[a_idx] = decode_next(coder, family, lo, hi, np.full(a_idx.size, mean),
+                           np.ascontiguousarray(scale.reshape(-1)[a_idx]))
+    means, scales = context_params_numpy(q.reshape(shape), mean, scale, ints["context"])
+    q[r_idx] = decode_next(coder, family, lo, hi, np.ascontiguousarray(means.reshape(-1)[r_idx]),
+                           np.ascontiguousarray(scales.reshape(-1)[r_idx]))
+    finish(coder)
+    return q
+
+
 def learned_side_bytes(data: bytes) -> int:
     """Bytes of a learned payload that are the quantizer's and entropy model's own parameters (everything
     before the codes' range), for ``inspect``."""
     data = bytes(data)
     _, coder, shape, _, axes, pos = _read_head(data)
     lengths = [shape[a] for a in axes] or [1]
-    for _ in range(len(lengths) * (2 if coder == PARAMETRIC else 1)):
+    def skip_block(pos: int) -> int:
         _, pos = _read_signed(data, pos, "block minimum")
         n, pos = read_uvarint(data, pos, what="block length")
-        pos += n
-    if coder == PARAMETRIC:
+        return pos + n
+
+    for _ in range(len(lengths) * (1 if coder == HISTOGRAM else 2)):
+        pos = skip_block(pos)
+    if coder != HISTOGRAM:
         _, pos = _read_signed(data, pos, "mean")
+    if coder == CONTEXT:
+        pos = skip_block(pos)
     return min(pos, len(data))
 

@@ -15,6 +15,10 @@ one per output channel; ``tensor`` = one. The entropy model's scale uses the sam
 (axis 0). Log-steps are held on a 1/32 grid of log₂ and log-scales on a 1/16 grid (a straight-through
 round), the mean on 1/16 of a code, so the integers the file stores reproduce Δ, b and μ exactly.
 
+**Context model** (``context``, on by default): latent grids and per-frame embeddings code half their
+values (a checkerboard) with a mean and scale predicted from the already-decoded other half
+(:mod:`.context_model`); weights use the per-axis model only.
+
 **Differentiable rounding** (``rounding``), the surrogate of ``round`` while the rate is on:
 ``noise`` adds uniform noise U(−½, ½) (Ballé et al., ICLR 2017); ``soft`` is the soft-rounding of
 Agustsson & Theis (NeurIPS 2020) used by C3/Cool-chic 3, ``s_T(s_T(x) + u)`` with the temperature
@@ -44,6 +48,14 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import Representation
 from ..models.config import option
+from .context_model import (
+    TAP_RES,
+    TAPS,
+    anchor_mask_torch,
+    context_applies,
+    context_params_numpy,
+    context_params_torch,
+)
 from .parametric import FAMILIES, bits_torch
 
 ROUNDINGS = ("soft", "noise", "quant-noise")
@@ -78,6 +90,8 @@ class RateOptions:
     step_axes: str = option("dual", "learned step sizes (and entropy-model scales) of weights: dual = per row + per "
                                     "column, channel = per output channel, tensor = one", choices=STEP_AXES)
     entropy_model: str = option("laplace", "entropy model of the codes: laplace or gaussian", choices=FAMILIES)
+    context: bool = option(True, "a checkerboard context model (scales and means predicted from decoded "
+                                 "neighbours) for latent grids and per-frame embeddings")
     learn_steps: bool = option(True, "learn the quantization step sizes with the model (false: keep their start, "
                                      "σ/16 of each output channel; an ablation)")
 
@@ -97,8 +111,9 @@ class RateOptions:
         if self.rate_start + self.ste_fraction >= 1:
             raise ConfigError(f"--rate-start {self.rate_start} + --ste-fraction {self.ste_fraction} leave no "
                               "training with the rate term: their sum must be < 1")
-        if not isinstance(self.learn_steps, bool):
-            raise ConfigError(f"--learn-steps must be true or false, got {self.learn_steps!r}")
+        for name in ("learn_steps", "context"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"--{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
         for name, allowed in (("rounding", ROUNDINGS), ("step_axes", STEP_AXES), ("entropy_model", FAMILIES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
@@ -183,7 +198,7 @@ class LearnedQuantizer(nn.Module):
     initialises them from the tensor it sees (Δ = σ/16 of each slice along the first axis, b = 16 codes),
     so a quantizer for per-frame embeddings starts from the first batch's."""
 
-    def __init__(self, shape: tuple[int, ...], axes: tuple[int, ...], family: str) -> None:
+    def __init__(self, shape: tuple[int, ...], axes: tuple[int, ...], family: str, context: bool = False) -> None:
         super().__init__()
         self.shape, self.axes, self.family = tuple(shape), tuple(axes), family
         ndim = len(shape)
@@ -194,6 +209,8 @@ class LearnedQuantizer(nn.Module):
             [nn.Parameter(torch.zeros(_axis_shape(ndim, a, shape[a]))) for a in axes] or
             [nn.Parameter(torch.zeros([1] * ndim))])
         self.mean = nn.Parameter(torch.zeros(()))
+        #: the checkerboard context model's taps (:mod:`.context_model`), for grids and embeddings
+        self.context = nn.Parameter(torch.zeros(TAPS)) if context else None
         self.register_buffer("ready", torch.tensor(False))
 
     @torch.no_grad()
@@ -245,7 +262,13 @@ class LearnedQuantizer(nn.Module):
             y_rate = x + (torch.rand_like(x) - 0.5)
         else:
             raise ValueError(f"unknown rounding {phase.mode!r}")
-        bits = bits_torch(y_rate, self.mean_code(), self.scale(), self.family).sum()
+        if self.context is not None:
+            taps = ste_round(self.context * TAP_RES) / TAP_RES
+            mean, scale = context_params_torch(y_rate, self.mean_code(), self.scale(), taps,
+                                               anchor_mask_torch(y_rate.shape, y_rate.device))
+        else:
+            mean, scale = self.mean_code(), self.scale()
+        bits = bits_torch(y_rate, mean, scale, self.family).sum()
         return y * step, bits
 
     # -- what the file stores ------------------------------------------------------------------------
@@ -256,7 +279,9 @@ class LearnedQuantizer(nn.Module):
                               for p in self.log2_step],
                     "scales": [torch.round(p * SCALE_RES).to(torch.int64).reshape(-1).cpu().numpy()
                                for p in self.log2_scale],
-                    "mean": int(torch.round(self.mean * MEAN_RES))}
+                    "mean": int(torch.round(self.mean * MEAN_RES)),
+                    **({"context": torch.round(self.context * TAP_RES).to(torch.int64).cpu().numpy()}
+                       if self.context is not None else {})}
 
 
 # -- the whole model ----------------------------------------------------------------------------------
@@ -296,7 +321,8 @@ class RateModel(nn.Module):
         self.quantizers = nn.ModuleDict()
         for name, kind, shape in rate_targets(model):
             self.kinds[name] = kind
-            quantizer = LearnedQuantizer(shape, quantizer_axes(kind, shape, options.step_axes), options.entropy_model)
+            quantizer = LearnedQuantizer(shape, quantizer_axes(kind, shape, options.step_axes), options.entropy_model,
+                                         context=options.context and context_applies(kind, shape))
             for p in quantizer.log2_step:
                 p.requires_grad_(options.learn_steps)
             self.quantizers[_key(name)] = quantizer
@@ -428,7 +454,7 @@ class RateModel(nn.Module):
         total = 0.0
         for name in self.kinds:
             q, _ = self.codes(name, tensors[name])
-            mean, scale = entropy_arrays(self.quantizer(name).integers(), self.quantizer(name).axes, q.shape)
+            mean, scale = code_model(self.quantizer(name).integers(), self.quantizer(name).axes, q)
             total += bits_numpy(q, mean, scale, self.options.entropy_model)
         return total
 
@@ -457,6 +483,15 @@ def entropy_arrays(ints: dict[str, Any], axes: tuple[int, ...], shape: tuple[int
     total = _axis_sum(ints["scales"], axes, shape)
     scale = np.exp2(np.clip(total / SCALE_RES, *LOG2_SCALE_RANGE))
     return ints["mean"] / MEAN_RES, np.broadcast_to(scale, shape)
+
+
+def code_model(ints: dict[str, Any], axes: tuple[int, ...], q: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+    """float64 (mean, scale) of every code of ``q`` under the stored entropy model: the channel's own, or
+    the checkerboard context model's where the integers hold its taps."""
+    mean, scale = entropy_arrays(ints, axes, q.shape)
+    if "context" in ints:
+        return context_params_numpy(q, mean, scale, ints["context"])
+    return mean, scale
 
 
 def _axis_sum(ints: list[np.ndarray], axes: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:

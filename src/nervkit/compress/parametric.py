@@ -87,6 +87,34 @@ def encode_codes(q: np.ndarray, mean: np.ndarray, scale: np.ndarray, family: str
     return coder.get_compressed().astype("<u4").tobytes()
 
 
+def ans_decoder(data: bytes):
+    """An ANS decoder over the words of ``data`` (BitstreamError unless whole 32-bit words), for a stream
+    decoded in parts (:func:`decode_next`, then :func:`finish`)."""
+    if not data or len(data) % 4:
+        raise BitstreamError(f"coded data of {len(data)} bytes is not a whole number of 32-bit words")
+    import constriction
+
+    return constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+
+
+def decode_next(coder, family: str, lo: int, hi: int, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The next ``len(mean)`` codes of a stream (:func:`ans_decoder`), each with its own mean and scale."""
+    try:
+        q = coder.decode(_coder_model(family, lo, hi), np.ascontiguousarray(mean, dtype=np.float64),
+                         np.ascontiguousarray(scale, dtype=np.float64))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # corrupt words: ValueError/AssertionError, or a Rust panic (BaseException)
+        raise BitstreamError(f"corrupt entropy-coded data ({type(exc).__name__})") from None
+    return np.asarray(q, dtype=np.int64)
+
+
+def finish(coder) -> None:
+    """BitstreamError unless the stream ended exactly where its codes did."""
+    if not coder.is_empty():
+        raise BitstreamError("corrupt entropy-coded data (coder not exhausted)")
+
+
 def decode_codes(data: bytes, count: int, mean: np.ndarray, scale: np.ndarray, family: str, lo: int,
                  hi: int) -> np.ndarray:
     """Inverse of :func:`encode_codes`: ``count`` int32 codes; BitstreamError for corrupt words."""
@@ -94,20 +122,7 @@ def decode_codes(data: bytes, count: int, mean: np.ndarray, scale: np.ndarray, f
         if data:
             raise BitstreamError(f"{len(data)} unexpected bytes after a constant tensor's codes")
         return np.full(count, lo, dtype=np.int32)
-    if not data or len(data) % 4:
-        raise BitstreamError(f"coded data of {len(data)} bytes is not a whole number of 32-bit words")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    try:
-        import constriction
-
-        coder = constriction.stream.stack.AnsCoder(words)
-        q = coder.decode(_coder_model(family, lo, hi), np.ascontiguousarray(mean, dtype=np.float64),
-                         np.ascontiguousarray(scale, dtype=np.float64))
-        finished = coder.is_empty()
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # corrupt words: ValueError/AssertionError, or a Rust panic (BaseException)
-        raise BitstreamError(f"corrupt entropy-coded data ({type(exc).__name__})") from None
-    if not finished:
-        raise BitstreamError("corrupt entropy-coded data (coder not exhausted)")
-    return np.asarray(q, dtype=np.int32)
+    coder = ans_decoder(data)
+    q = decode_next(coder, family, lo, hi, mean, scale)
+    finish(coder)
+    return q.astype(np.int32)

@@ -54,6 +54,7 @@ class TrainConfig:
     ste_fraction: float = rate_option("ste_fraction")
     step_axes: str = rate_option("step_axes")
     entropy_model: str = rate_option("entropy_model")
+    context: bool = rate_option("context")
     learn_steps: bool = rate_option("learn_steps")
 
     def validate(self) -> None:
