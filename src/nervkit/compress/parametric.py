@@ -94,7 +94,10 @@ def ans_decoder(data: bytes):
         raise BitstreamError(f"coded data of {len(data)} bytes is not a whole number of 32-bit words")
     import constriction
 
-    return constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+    try:
+        return constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+    except ValueError as exc:  # e.g. a last word of zero, which no encoder writes
+        raise BitstreamError(f"corrupt entropy-coded data ({exc})") from None
 
 
 def decode_next(coder, family: str, lo: int, hi: int, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:

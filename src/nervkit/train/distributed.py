@@ -33,6 +33,15 @@ class DistContext:
         if self.enabled:
             dist.barrier()
 
+    def average_gradients(self, parameters) -> None:
+        """Average the gradients of ``parameters`` over the processes (those DDP does not own, e.g. the rate
+        model's learned steps), so that every process takes the same step."""
+        if self.enabled:
+            for p in parameters:
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.world_size
+
     @classmethod
     def from_env(cls) -> DistContext:
         """This process's place as torchrun describes it (RANK, WORLD_SIZE, LOCAL_RANK), without joining

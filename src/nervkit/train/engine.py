@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +229,7 @@ class Trainer:
             bpp = None
         else:  # rate training: the forward pass sees the quantized weights; loss = D + λ · bpp
             assert self.rate is not None
-            with self.rate.applied(self.model, phase) as quantized:
+            with self._step_rng(), self.rate.applied(self.model, phase) as quantized:
                 prefix = "module." if self.net is not self.model else ""
                 params = {prefix + k: v for k, v in quantized["params"].items()}
                 pred = batch.crop(functional_call(self.net, params, (batch,), strict=False))
@@ -241,6 +242,17 @@ class Trainer:
         with torch.no_grad():
             psnr = psnr_from_mse(batch.mse(pred.detach().clamp(0, 1))).mean().item()
         return loss.item(), psnr, bpp
+
+    @contextmanager
+    def _step_rng(self) -> Iterator[None]:
+        """Within: the global RNG (the rounding noise of rate training) seeded by the seed, the step and the
+        rank, restored afterwards, so that a resumed run draws the noise the uninterrupted one did."""
+        cuda = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
+            if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            step = self.state.epoch * max(self.sampler.batches_per_epoch, 1) + self.state.iteration
+            torch.manual_seed(((self.config.seed * 1_000_003 + step) * 4099 + self.dist.rank) % (1 << 63))
+            yield
 
     def _phase(self, progress: float) -> Phase:
         """Rate training's phase at ``progress`` (``off`` without a rate model)."""
@@ -263,6 +275,8 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.rate is not None:
+            self.dist.average_gradients(self.rate.parameters())
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
