@@ -242,14 +242,18 @@ def test_context_coder_for_smooth_embeddings(family) -> None:
 
 
 def test_codes_wider_than_the_coders_are_refused_by_the_encoder() -> None:
-    # two constant rows of opposite sign: their steps start at the 1e-6 floor, their codes are ±2**24
+    # constant rows start at the tensor's step / 1000, not at an absolute floor: their codes stay codable
     w = torch.randn(8, 16, generator=torch.Generator().manual_seed(2)) * 0.05
     w[0], w[1] = 1.0, -1.0
     ints, axes = _quantized(w, "weights", "dual", seed=None)
+    payload, _ = encode_learned(w, ints, axes, "laplace")
+    assert torch.equal(decode_learned(payload), _expected(w, ints, axes))
+    # a step far too small for its values (codes of ±2**24) is refused by the encoder
+    ints["steps"][0] = ints["steps"][0] - 32 * 30
     with pytest.raises(ValueError, match="too small"):
         encode_learned(w, ints, axes, "laplace")
     w[1] = 0.3  # a span of millions of codes still codes (and fast: no dense histogram of the span)
-    ints, axes = _quantized(w, "weights", "dual", seed=None)
+    ints["steps"][0] = ints["steps"][0] + 32 * 26  # 4 octaves below the start: millions of codes
     payload, _ = encode_learned(w, ints, axes, "gaussian")
     assert torch.equal(decode_learned(payload), _expected(w, ints, axes))
 

@@ -222,7 +222,9 @@ class LearnedQuantizer(nn.Module):
         else:
             dims = [d for d in range(w.ndim) if d != first]
             sigma = w.float().std(dim=dims, keepdim=True) if w.numel() > w.shape[first] else w.float().abs()
-        log2 = torch.log2(torch.clamp(torch.nan_to_num(sigma, 0.0), min=1e-6) / 16)
+        # a constant slice gets the tensor's step / 1000: its codes stay far inside the coders' range
+        floor = max(float(w.float().std()) if w.numel() > 1 else 0.0, 1e-3) * 1e-3
+        log2 = torch.log2(torch.clamp(torch.nan_to_num(sigma, 0.0), min=floor) / 16)
         self.log2_step[0].copy_(torch.broadcast_to(log2, self.log2_step[0].shape).clamp(*LOG2_STEP_RANGE))
         for p in list(self.log2_step)[1:]:
             p.zero_()
@@ -286,10 +288,12 @@ class LearnedQuantizer(nn.Module):
 
 # -- the whole model ----------------------------------------------------------------------------------
 def rate_targets(model: Representation) -> list[tuple[str, str, tuple[int, ...]]]:
-    """(tensor name, storage kind, shape) of every stored tensor that is rate-trained: the float parameters
-    of weight and latent groups (groups that keep a fixed bit depth, NVP's ω₀ layer, excepted) and the
-    per-frame side information."""
+    """(stored name, storage kind, stored shape) of every stored tensor that is rate-trained: the float
+    parameters of weight and latent groups — stored under their own name or as another layout of a parameter
+    (``Representation.stored_views``: NVP's grids) — except groups that keep a fixed bit depth (NVP's ω₀
+    layer), and the per-frame side information."""
     params = dict(model.named_parameters())
+    views = model.stored_views()
     out = []
     for group in model.stored_groups():
         if group.kind not in RATE_STORAGES or group.min_bits:
@@ -297,9 +301,13 @@ def rate_targets(model: Representation) -> list[tuple[str, str, tuple[int, ...]]
         for name, tensor in group.tensors.items():
             if not tensor.is_floating_point() or tensor.numel() == 0:
                 continue
-            if group.kind == "per_frame" or name in params:
+            if group.kind == "per_frame" or (views[name][0] if name in views else name) in params:
                 out.append((name, group.kind, tuple(tensor.shape)))
     return out
+
+
+def _identity(t: torch.Tensor) -> torch.Tensor:
+    return t
 
 
 def _key(name: str) -> str:
@@ -319,8 +327,12 @@ class RateModel(nn.Module):
         self.frames = model.geometry.num_frames
         self.kinds: dict[str, str] = {}
         self.quantizers = nn.ModuleDict()
+        views = model.stored_views()
+        #: stored name -> (the model's tensor, its layout -> the stored one, and back)
+        self.views = {}
         for name, kind, shape in rate_targets(model):
             self.kinds[name] = kind
+            self.views[name] = views.get(name, (name, _identity, _identity))
             quantizer = LearnedQuantizer(shape, quantizer_axes(kind, shape, options.step_axes), options.entropy_model,
                                          context=options.context and context_applies(kind, shape))
             for p in quantizer.log2_step:
@@ -353,9 +365,20 @@ class RateModel(nn.Module):
         params = dict(model.named_parameters())
         values, bits = {}, torch.zeros((), device=next(model.parameters()).device)
         for name in self.parameter_targets():
-            values[name], b = self.quantizer(name)(params[name], phase)
+            pname, to_stored, back = self.views[name]
+            value, b = self.quantizer(name)(to_stored(params[pname]), phase)
+            values[pname] = back(value)
             bits = bits + b
         return values, bits
+
+    def live_tensors(self, model: Representation) -> Iterator[tuple[str, torch.Tensor, Any, Any]]:
+        """(stored name, the model's tensor, its layout → the stored one, and back) of every rate-trained
+        tensor the model holds (per-frame side information: its buffer)."""
+        tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+        for name in self.kinds:
+            pname, to_stored, back = self.views[name]
+            if pname in tensors:
+                yield name, tensors[pname], to_stored, back
 
     def quantize_side_info(self, name: str, value: torch.Tensor) -> torch.Tensor:
         """The hook a frame-conditioned model calls on each side-information tensor of a training batch
@@ -381,15 +404,15 @@ class RateModel(nn.Module):
         finally:
             model.quantize_side_info = previous
 
-    def check_target(self, model: Representation) -> None:
-        """ConfigError before any training when ``target_bpp`` is below what the parts rate training does not
-        code already take (:func:`fixed_bits`): the smallest reachable rate."""
+    def check_target(self, floor_bits: float) -> None:
+        """ConfigError before any training when ``target_bpp`` is below ``floor_bits`` (the smallest file this
+        model can be written to, :func:`~.model_codec.smallest_file_bits`) per pixel."""
         target = self.options.target_bpp
-        floor = fixed_bits(model, self) / model.geometry.pixels
+        floor = floor_bits / self.pixels
         if target and target < floor:
-            raise ConfigError(f"--target-bpp {target:g} is unreachable: the parts rate training does not code "
-                              f"(buffers, key-frames, fixed-precision layers) already take {floor:.4g} bpp, the "
-                              "smallest reachable rate")
+            raise ConfigError(f"--target-bpp {target:g} is unreachable: the smallest reachable rate of this model is "
+                              f"{floor:.4g} bpp (its header, the quantizers' own parameters and the parts rate "
+                              "training does not code, with every code at no bits)")
 
     def adapt_lambda(self, bpp: float) -> None:
         """One step of λ towards ``target_bpp`` (multiplicative: λ grows while the rate is above it)."""
@@ -422,38 +445,32 @@ class RateModel(nn.Module):
     def hard_weights(self, model: Representation) -> Iterator[None]:
         """Within: the model's rate-trained parameters and side-information buffers hold the values the file
         will (an evaluation of the file's model); restored afterwards."""
-        saved = {}
-        tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+        saved = []
         with torch.no_grad():
-            for name in self.kinds:
-                t = tensors.get(name)
-                if t is not None:
-                    saved[name] = t.detach().clone()
-                    t.copy_(self.hard_value(name, t))
+            for name, t, to_stored, back in self.live_tensors(model):
+                saved.append((t, t.detach().clone()))
+                t.copy_(back(self.hard_value(name, to_stored(t))))
         try:
             yield
         finally:
             with torch.no_grad():
-                for name, value in saved.items():
-                    tensors[name].copy_(value)
+                for t, value in saved:
+                    t.copy_(value)
 
     @torch.no_grad()
     def commit(self, model: Representation) -> None:
         """Replace the model's rate-trained tensors by their quantized values for good (end of training)."""
-        tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
-        for name in self.kinds:
-            if name in tensors:
-                tensors[name].copy_(self.hard_value(name, tensors[name]))
+        for name, t, to_stored, back in self.live_tensors(model):
+            t.copy_(back(self.hard_value(name, to_stored(t))))
 
     def estimated_bits(self, model: Representation) -> float:
         """Bits of every rate-trained tensor's codes under its entropy model, as they are now (hard
         rounding; per-frame side information as stored)."""
         from .parametric import bits_numpy
 
-        tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
         total = 0.0
-        for name in self.kinds:
-            q, _ = self.codes(name, tensors[name])
+        for name, t, to_stored, _ in self.live_tensors(model):
+            q, _ = self.codes(name, to_stored(t))
             mean, scale = code_model(self.quantizer(name).integers(), self.quantizer(name).axes, q)
             total += bits_numpy(q, mean, scale, self.options.entropy_model)
         return total
@@ -504,14 +521,3 @@ def _axis_sum(ints: list[np.ndarray], axes: tuple[int, ...], shape: tuple[int, .
             total = total + np.asarray(values, dtype=np.float64).reshape(_axis_shape(ndim, a, shape[a]))
     return np.broadcast_to(total, shape)
 
-
-def fixed_bits(model: Representation, rate: RateModel) -> float:
-    """A lower bound of the bits the tensors rate training does not code take in a file: non-float buffers
-    (D-NeRV's key-frame bitstreams) at their size, other floats at one bit per value."""
-    total = 0.0
-    for group in model.stored_groups():
-        for name, tensor in group.tensors.items():
-            if name in rate.kinds:
-                continue
-            total += 8.0 * tensor.numel() * tensor.element_size() if not tensor.is_floating_point() else tensor.numel()
-    return total

@@ -148,19 +148,45 @@ def encode_model(model: Representation, config: CompressConfig | None = None, *,
             sections.append(Section(kind, name, payload))
             stored.append({"name": name, "group": group.name, "storage": group.kind, "values": tensor.numel()})
     media = {s.media for s in STORAGES.values() if s.media}
-    latent = {"latent": config.latent_settings()} if any(s.kind in media for s in sections) else {}
+    header = _header(model, config, video, rate, stored, latent=any(s.kind in media for s in sections))
+    return [Section("header", "header", header), *sections]
+
+
+def smallest_file_bits(model: Representation, rate: RateModel) -> float:
+    """A lower bound of the size of any file ``model`` trained with ``rate`` can be written to: the header,
+    the container's framing, every tensor rate training does not code as it is coded now, and for every
+    rate-trained tensor its shape, axes and one byte per stored step and scale integer block (its codes at no
+    bits at all)."""
+    config = CompressConfig()
+    bits = 8.0 * (len(_header(model, config, None, rate, [], latent=False)) + 64)  # + magic, version, end marker
+    for group in model.stored_groups():
+        for name, tensor in group.tensors.items():
+            framing = 1 + len("learned") + 1 + len(name.encode()) + 8 + 4
+            if name in rate.kinds:
+                axes = rate.quantizer(name).axes
+                bits += 8.0 * (framing + 4 + tensor.ndim + len(axes) + 6 * max(len(axes), 1) + 3)
+            else:
+                bits += 8.0 * framing + encode_section(group.kind, tensor, config, group.min_bits)[2]
+    return bits
+
+
+def _header(model: Representation, config: CompressConfig, video: dict[str, Any] | None, rate: RateModel | None,
+            stored: list[dict[str, Any]], *, latent: bool) -> bytes:
+    """The header section's JSON payload (module docstring); ``latent``: the file codes latent grids with an
+    image / video codec (the header then records its settings)."""
     header = {
         "format": FORMAT_NAME,
         "method": model.method,
         "config": config_to_dict(model.config),
         "geometry": model.geometry.to_dict(),
         "output_size": list(model.output_size),
-        "quantization": {"bits": config.bits, "embed_bits": config.embed_bits, **latent,
+        "quantization": {"bits": config.bits, "embed_bits": config.embed_bits,
+                         **({"latent": config.latent_settings()} if latent else {}),
                          **({"rate_trained": True, "entropy_model": rate.options.entropy_model} if rate else {})},
         "video": video or {},
         "tensors": stored,
     }
-    return [Section("header", "header", json.dumps(header, separators=(",", ":")).encode()), *sections]
+    return json.dumps(header, separators=(",", ":")).encode()
 
 
 def group_bytes(sections: list[Section]) -> dict[str, int]:

@@ -207,6 +207,13 @@ class Representation(nn.Module):
         state has per-frame parts that held-out frames never trained (NVP's sparse-grid slices)
         fills them here. Default: nothing."""
 
+    def stored_views(self) -> dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor],
+                                              Callable[[torch.Tensor], torch.Tensor]]]:
+        """Stored tensors that are another layout of a parameter: stored name → (parameter name, parameter →
+        stored tensor, stored tensor → parameter). Rate training quantizes the parameter in the stored layout
+        (the file's). Default: none (every stored parameter is stored under its own name and shape)."""
+        return {}
+
     def load_stored(self, tensors: dict[str, torch.Tensor]) -> None:
         """Load the tensors of :meth:`stored_groups` as a file holds them, strictly (a missing or
         extra tensor is an error). Methods with training-only modules that are not stored (an encoder)

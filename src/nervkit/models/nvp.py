@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -303,6 +303,14 @@ class NVP(Representation):
             StoredGroup("synthesizer_input", "weights", first, min_bits=16),
             StoredGroup("mlp", "weights", mlp),
         ]
+
+    def stored_views(self) -> dict[str, tuple[str, Any, Any]]:
+        """The keyframe levels are stored without their leading batch dim, the sparse grid channel-first."""
+        views: dict[str, tuple[str, Any, Any]] = {
+            f"keyframes.{name}.l{i:02d}": (f"keyframes.{name}.images.{i}", lambda t: t[0], lambda t: t.unsqueeze(0))
+            for name, plane in self.keyframes.items() for i in range(len(plane.levels))}
+        views["sparse.volumes"] = ("sparse.grid", lambda t: t.permute(3, 0, 1, 2), lambda t: t.permute(1, 2, 3, 0))
+        return views
 
     def load_stored(self, tensors: dict[str, torch.Tensor]) -> None:
         expected = {name for g in self.stored_groups() for name in g.tensors}

@@ -45,6 +45,7 @@ from torch.func import functional_call
 from torch.nn.parallel import DistributedDataParallel
 
 from ..compress.learned_quant import Phase, RateModel
+from ..compress.model_codec import smallest_file_bits
 from ..data import FrameStore, make_sampler
 from ..errors import ConfigError, TrainingError
 from ..metrics import psnr_from_mse
@@ -115,8 +116,8 @@ class Trainer:
         options = config.rate_options()
         if rate is None and options.enabled:
             rate = RateModel(model, options)
-        if rate is not None:
-            rate.check_target(model)
+        if rate is not None and rate.options.target_bpp:
+            rate.check_target(smallest_file_bits(model, rate))
         self.rate = rate.to(device) if rate is not None else None
         optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
