@@ -602,3 +602,11 @@ def test_interrupted_rate_training_resumes_bit_identically(tmp_path) -> None:
            [(e["epoch"], e["loss"], e.get("bpp")) for e in b["history"]]
     metrics = [json.loads((run / "metrics.json").read_text()) for run in (killed, straight)]
     assert metrics[0]["psnr"] == metrics[1]["psnr"]
+
+
+def test_an_unreachable_target_bpp_of_fit_leaves_no_run(tmp_path) -> None:
+    out = tmp_path / "run"
+    code, _, err = run_cli("fit", BUNNY, "--size", "36x64", "--frames", "0:8", "--model", "nerv", *TINY_MODELS["nerv"],
+                           "--epochs", 1, "--target-bpp", 1e-6, "-o", out, "--quiet")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "smallest reachable rate" in err, err
+    assert not out.exists()

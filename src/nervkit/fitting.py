@@ -37,6 +37,7 @@ from .render import write_decoded
 from .runs import DataOptions, FittedRun, Run, model_from_checkpoint
 from .tasks import TaskData, evaluate_run
 from .train import DistContext, TrainConfig, Trainer, init_distributed, load_checkpoint, resolve_device
+from .train.engine import check_rate_target
 from .train import shutdown_distributed
 
 
@@ -103,6 +104,7 @@ def _build(request: FitRequest, data: TaskData) -> tuple[Representation, dict[st
     check_model_memory(spec, config, geometry, training=True, device=request.train.device, error=ResourceError)
     torch.manual_seed(request.train.seed)
     net = spec.model_cls(config, geometry)
+    check_rate_target(net, request.train)  # an unreachable --target-bpp: before the run exists
     meta = {
         "nervkit_version": version(),
         "run_id": uuid.uuid4().hex,

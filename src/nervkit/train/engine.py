@@ -68,6 +68,15 @@ __all__ = ["EpochRecord", "TrainState", "Trainer"]
 RATE_LR_SCALE = 10.0
 
 
+def check_rate_target(model: Representation, config: TrainConfig, rate: RateModel | None = None) -> None:
+    """ConfigError when ``config.target_bpp`` (or ``rate``'s) is below the smallest file ``model`` can be
+    written to, before any training."""
+    options = rate.options if rate is not None else config.rate_options()
+    if options.target_bpp:
+        rate = rate or RateModel(model, options)
+        rate.check_target(smallest_file_bits(model, rate))
+
+
 class Trainer:
     """Fit ``model`` to the frames of ``store`` (see module docstring).
 
@@ -116,8 +125,8 @@ class Trainer:
         options = config.rate_options()
         if rate is None and options.enabled:
             rate = RateModel(model, options)
-        if rate is not None and rate.options.target_bpp:
-            rate.check_target(smallest_file_bits(model, rate))
+        if rate is not None:
+            check_rate_target(model, config, rate)
         self.rate = rate.to(device) if rate is not None else None
         optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
