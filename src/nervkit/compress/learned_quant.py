@@ -80,8 +80,9 @@ class RateOptions:
 
     rate_lambda: float = option(0.0, "λ of the rate term: loss = distortion + λ · bits per pixel (0 = off; the "
                                      "distortion's own unit per bpp)")
-    target_bpp: float = option(0.0, "adapt λ during training until the file's rate is about this many bits per "
-                                    "pixel (0 = off; starts from --rate-lambda, or 0.01)")
+    target_bpp: float = option(0.0, "adapt λ during training until the file's rate comes down to about this many "
+                                    "bits per pixel (a rate the quantizers reach without pressure stays lower; 0 = "
+                                    "off; λ starts from --rate-lambda, or 0.01)")
     rate_start: float = option(0.0, "fraction of training before the rate term is switched on (distortion only)")
     rounding: str = option("soft", "differentiable rounding while the rate is on: soft (annealed soft-rounding + "
                                    "noise), noise (uniform noise), quant-noise (a random 90 %% rounded)",
@@ -343,6 +344,9 @@ class RateModel(nn.Module):
                                                         dtype=torch.float64))
         self._side_bits: list[torch.Tensor] = []
         self._phase = HARD
+        #: bits of the file beyond the codes (header, framing, side information, tensors not rate-trained), at
+        #: least; ``target_bpp`` counts them (set by the trainer, :func:`~.model_codec.smallest_file_bits`)
+        self.overhead_bits = 0.0
 
     def quantizer(self, name: str) -> LearnedQuantizer:
         return self.quantizers[_key(name)]  # type: ignore[return-value]
@@ -409,14 +413,17 @@ class RateModel(nn.Module):
         model can be written to, :func:`~.model_codec.smallest_file_bits`) per pixel."""
         target = self.options.target_bpp
         floor = floor_bits / self.pixels
+        self.overhead_bits = floor_bits
         if target and target < floor:
             raise ConfigError(f"--target-bpp {target:g} is unreachable: the smallest reachable rate of this model is "
                               f"{floor:.4g} bpp (its header, the quantizers' own parameters and the parts rate "
                               "training does not code, with every code at no bits)")
 
     def adapt_lambda(self, bpp: float) -> None:
-        """One step of λ towards ``target_bpp`` (multiplicative: λ grows while the rate is above it)."""
+        """One step of λ towards ``target_bpp`` (multiplicative: λ grows while the rate of the codes, ``bpp``,
+        plus the file's overhead is above it, and falls while below)."""
         target = self.options.target_bpp
+        bpp = bpp + self.overhead_bits / self.pixels
         if target > 0 and bpp > 0 and math.isfinite(bpp):
             if not math.isfinite(float(self.log_lambda)):
                 self.log_lambda.fill_(math.log(0.01))
