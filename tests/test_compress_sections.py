@@ -45,7 +45,7 @@ def test_every_storage_kind_has_an_entry_and_every_entry_a_codec():
             config = CompressConfig(latent_codec=codec)
             for tensor in (_smooth(4, 6), _pruned(4, 6), torch.arange(6)):
                 assert choose_section(storage, tensor, config) in SECTION_CODECS
-    assert set(SECTION_CODECS) == {"tensor", "sparse", "raw", "jpeg", "hevc"}
+    assert set(SECTION_CODECS) == {"tensor", "sparse", "raw", "jpeg", "hevc", "learned"}
     assert all(kind == codec.kind for kind, codec in SECTION_CODECS.items())
 
 

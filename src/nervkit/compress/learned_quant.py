@@ -83,7 +83,8 @@ class RateOptions:
     target_bpp: float = option(0.0, "adapt λ during training until the file's rate comes down to about this many "
                                     "bits per pixel (a rate the quantizers reach without pressure stays lower; 0 = "
                                     "off; λ starts from --rate-lambda, or 0.01)")
-    rate_start: float = option(0.0, "fraction of training before the rate term is switched on (distortion only)")
+    rate_start: float = option(0.3, "fraction of training before the rate term is switched on (distortion only; a "
+                                    "network that meets the rate term untrained can collapse to zero weights)")
     rounding: str = option("soft", "differentiable rounding while the rate is on: soft (annealed soft-rounding + "
                                    "noise), noise (uniform noise), quant-noise (a random 90 %% rounded)",
                            choices=ROUNDINGS)
