@@ -122,8 +122,9 @@ def test_phases_of_rate_training(rounding) -> None:
     assert temps[-1] >= TEMPERATURE[1] and temps[-1] == pytest.approx(TEMPERATURE[1], abs=1e-3)
     assert all(Phase.at(p, options).mode == "ste" for p in (0.75, 0.9, 1.0))
     # rate from the first step, no straight-through phase
-    assert Phase.at(0.0, RateOptions(rate_lambda=0.1, ste_fraction=0.0)).mode == "soft"
-    assert Phase.at(0.999, RateOptions(rate_lambda=0.1, ste_fraction=0.0)).mode == "soft"
+    assert Phase.at(0.0, RateOptions(rate_lambda=0.1, rate_start=0.0, ste_fraction=0.0)).mode == "soft"
+    assert Phase.at(0.999, RateOptions(rate_lambda=0.1, rate_start=0.0, ste_fraction=0.0)).mode == "soft"
+    assert Phase.at(0.29, RateOptions(rate_lambda=0.1)).mode == "off"  # the default waits for 30 %
 
 
 # -- 3. the learned section's payload ------------------------------------------------------------------
