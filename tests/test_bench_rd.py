@@ -156,6 +156,9 @@ def test_bd_table_on_synthetic_curves():
         (["--methods", "nerv", "--prune", "1.5"], ("--prune",)),
         (["--methods", "nerv", "--params", "lots"], ("lots",)),
         (["--methods", "x264", "--vmaf", "maybe"], ("--vmaf",)),
+        (["--methods", "nerv", "--rd-lambdas", "0.1,-1"], ("--rd-lambdas",)),
+        (["--methods", "nerv", "--rate-lambdas", "nan"], ("--rate-lambdas",)),
+        (["--methods", "nerv", "--rd-lambdas", "0.1", "--rd-epochs", "0"], ("--rd-epochs",)),
     ],
 )
 def test_cli_bad_options_fail_in_one_line(tmp_path, argv, words):
@@ -183,3 +186,24 @@ def test_cli_codecs_only(tmp_path):
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["series"]["x264"]["results"]["vmaf"] == [None] * 5
     assert len(read_video(clip)) == 4
+
+
+def test_a_list_of_lambdas_gives_rate_trained_curves(tmp_path):
+    """--rd-lambdas: every fit also rate fine-tuned at each λ (one series, its RD front); --rate-lambdas: one
+    fit per size and λ trained for rate from the start. Every point is a real file that the rate training's
+    estimate matches."""
+    clip = write_video(gradient_clip(), tmp_path / "clip.mkv", lossless=True)
+    config = RDConfig(methods=("nerv",), params=("10k", "20k"), epochs=3, prune=0.0, qat_epochs=0, vmaf=False,
+                      rd_lambdas=(0.1, 1.0), rd_epochs=1, rate_lambdas=(0.3,), device="cpu")
+    summary = run_rd_benchmark(clip, tmp_path / "out", config, progress=False, log=lambda _m: None)
+    assert set(summary["series"]) == {"nerv", "nerv-rd", "nerv-rdfit"}
+    files = tmp_path / "out" / "files"
+    assert {p.name for p in files.glob("*.nerv")} == {
+        "nerv-10k.nerv", "nerv-20k.nerv", "nerv-10k-rd0.1.nerv", "nerv-10k-rd1.nerv", "nerv-20k-rd0.1.nerv",
+        "nerv-20k-rd1.nerv", "nerv-10k-rdfit0.3.nerv", "nerv-20k-rdfit0.3.nerv"}
+    for name in ("nerv-rd", "nerv-rdfit"):
+        results = summary["series"][name]["results"]
+        assert 1 <= len(results["bpp"]) and results["bpp"] == sorted(results["bpp"])  # the front, by rate
+        assert all(abs(b / e - 1) < 0.01 for b, e in zip(results["bpp"], results["estimated_bpp"]))
+    assert all(p < q for p, q in zip(summary["series"]["nerv-rd"]["results"]["psnr-rgb"],
+                                     summary["series"]["nerv-rd"]["results"]["psnr-rgb"][1:]))
