@@ -29,7 +29,7 @@ from common import machine, matmul_peak_gflops  # noqa: E402
 DEFAULTS = {  # λ in each method's loss units: NeRV / E-NeRV train on l1+ssim, HNeRV / NVP on l2 (≈ 50× smaller)
     "nerv": {"params": "0.03M,0.06M,0.12M", "rd": "0.1,0.3,1,3", "rate": "0.3,1"},
     "enerv": {"params": "0.05M,0.1M,0.2M", "rd": "0.1,0.3,1,3", "rate": "none"},
-    "hnerv": {"params": "0.03M,0.06M,0.12M", "rd": "0.002,0.006,0.02,0.06", "rate": "none"},
+    "hnerv": {"params": "0.12M,0.2M,0.35M", "rd": "0.002,0.006,0.02,0.06", "rate": "none"},  # 74 k in embeddings
     "nvp": {"params": "0.05M,0.1M,0.2M", "rd": "0.002,0.006,0.02,0.06", "rate": "none"},
 }
 
