@@ -48,11 +48,17 @@ def main(argv: list[str] | None = None) -> int:
                                                          "(default: --rd-epochs, the same training time)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--name", default="rd_training")
+    parser.add_argument("--from-cache", default="", help="methods whose curves are assembled from the points "
+                                                          "measured so far (files/*.json), nothing run: a benchmark "
+                                                          "cut short")
     args = parser.parse_args(argv)
     from nervkit.cli.main import main as nervkit
 
     summaries = {}
-    for method in args.methods.split(","):
+    cached = [m for m in args.from_cache.split(",") if m]
+    for method in cached:
+        summaries[method] = from_cache(method, ROOT / "out" / args.name / method)
+    for method in [m for m in args.methods.split(",") if m not in cached]:
         d = DEFAULTS.get(method, DEFAULTS["nerv"])
         work = ROOT / "out" / args.name / method
         argv = ["bench", "rd", "--sample", "--size", args.size, "--frames", args.frames, "--methods", f"{method},x265",
@@ -73,6 +79,26 @@ def main(argv: list[str] | None = None) -> int:
     plot(summaries, out.with_suffix(".png"))
     print(markdown(report))
     return 0
+
+
+def from_cache(method: str, work: Path) -> dict:
+    """A summary like ``bench rd``'s of the points measured so far in ``work``: the current pipeline and QAT
+    per size, the rate-trained series as their RD front, x265."""
+    from nervkit.bench.rd_neural import rd_front
+
+    series: dict[str, list] = {}
+    for path in sorted((work / "files").glob(f"{method}-*.json")):
+        rest = path.stem[len(method) + 1:]
+        params, _, variant = rest.partition("-")
+        name = method + ("" if not variant else "-rd" if variant.startswith("rd") and not variant.startswith("rdfit")
+                         else "-rdfit" if variant.startswith("rdfit") else f"-{variant}")
+        series.setdefault(name, []).append(json.loads(path.read_text())["point"])
+    out = {}
+    for name, points in series.items():
+        points = rd_front(points) if name.endswith(("-rd", "-rdfit")) else sorted(points, key=lambda p: p["params"])
+        out[name] = {"results": {k: [p.get(k) for p in points] for k in points[0]}}
+    out["x265"] = json.loads((work / "results" / "x265.json").read_text())
+    return {"series": out, "partial": True}
 
 
 def summarize(summaries: dict, args: argparse.Namespace) -> dict:
@@ -125,13 +151,16 @@ def time_overhead(series: dict, method: str) -> dict:
 
 
 def _bd(anchor: dict, test: dict) -> float | None:
-    """BD-rate (PSNR, PCHIP on the overlap) of ``test`` against ``anchor``; None without an overlap."""
+    """BD-rate (PSNR, PCHIP on the overlap) of ``test`` against ``anchor``'s RD front (a larger model that decodes
+    worse than a smaller one is not part of the pipeline's best curve); None without an overlap."""
     import math
 
     from nervkit.bench.bdrate import bd_rate
+    from nervkit.bench.rd_neural import rd_front
 
+    front = rd_front([{"bpp": b, "psnr-rgb": q} for b, q in zip(anchor["bpp"], anchor["psnr-rgb"])])
     try:
-        value = bd_rate(anchor["bpp"], anchor["psnr-rgb"], test["bpp"], test["psnr-rgb"])
+        value = bd_rate([p["bpp"] for p in front], [p["psnr-rgb"] for p in front], test["bpp"], test["psnr-rgb"])
     except Exception:  # noqa: BLE001 - too few points or no overlap of the quality ranges
         return None
     return value if math.isfinite(value) else None
