@@ -84,7 +84,7 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     # run two epochs only, as if killed after the epoch-2 checkpoint
     part.state.epoch = 0
     for _ in range(2):
-        part._run_epoch(8, 32, _NoBar())
+        part._run_epoch(_NoBar())
     part.save()
     resumed = make_trainer(store, tmp_path, epochs=4, checkpoint_every=1, seed_model=99)
     resumed.load_state_dict(load_checkpoint(tmp_path / "ckpt.pt"))

@@ -33,7 +33,7 @@ import torch
 from ..errors import BitstreamError
 from .context_model import TAPS, anchor_mask, context_params_numpy
 from .entropy import MAX_ALPHABET, decode_symbols, encode_symbols
-from .learned_quant import entropy_arrays, step_array
+from .learned_quant import entropy_arrays, integer_codes, step_array
 from .parametric import FAMILIES, ans_decoder, bits_numpy, decode_codes, decode_next, encode_codes, finish
 from .tensor_codec import encode_shape, read_shape
 from .varint import encode_uvarint, read_uvarint
@@ -79,26 +79,25 @@ def encode_learned(tensor: torch.Tensor, ints: dict, axes: tuple[int, ...], fami
     integers`); the estimate is the payload's side information in bytes plus the codes' model bits (or the
     histogram coder's real size where that is shorter)."""
     shape = tuple(int(s) for s in tensor.shape)
-    step = step_array(ints["steps"], axes, shape)
-    q = np.rint(tensor.detach().cpu().numpy().astype(np.float64) / step.astype(np.float64)).astype(np.int64)
+    q, _ = integer_codes(tensor, ints["steps"], axes)
     if q.size and np.abs(q).max() > MAX_CODE:
         raise ValueError("a code exceeds the format's range (a step far too small for its values)")
     lo, hi = (int(q.min()), int(q.max())) if q.size else (0, 0)
     if hi - lo + 1 > MAX_ALPHABET:  # both coders' limit (24-bit probabilities): a ValueError, not a Rust panic
         raise ValueError(f"the codes span {lo}..{hi}, more than the {MAX_ALPHABET} values a coder can code (a step "
                          "far too small for its values)")
-    head = bytes([VERSION, FAMILIES.index(family)])
-    tail = encode_shape(shape) + bytes([len(axes), *axes]) + b"".join(_int_block(s) for s in ints["steps"])
+    family_byte = bytes([VERSION, FAMILIES.index(family)])
+    steps = encode_shape(shape) + bytes([len(axes), *axes]) + b"".join(_int_block(s) for s in ints["steps"])
+    model = b"".join(_int_block(s) for s in ints["scales"]) + _zigzag(ints["mean"])  # coders 0 and 2 only
+    span = _zigzag(lo) + _zigzag(hi)
     flat = q.reshape(-1)
     mean, scale = entropy_arrays(ints, axes, shape)
-    side = b"".join(_int_block(s) for s in ints["scales"]) + _zigzag(ints["mean"]) + _zigzag(lo) + _zigzag(hi)
-    parametric = head + bytes([PARAMETRIC]) + tail + side
+    parametric = family_byte + bytes([PARAMETRIC]) + steps + model + span
     parametric_bits = 8 * len(parametric) + bits_numpy(flat, mean, scale.reshape(-1), family)
-    histogram = head + bytes([HISTOGRAM]) + tail + _zigzag(lo) + _zigzag(hi) + encode_symbols(flat - lo, hi - lo + 1)
+    histogram = family_byte + bytes([HISTOGRAM]) + steps + span + encode_symbols(flat - lo, hi - lo + 1)
     options = [(parametric_bits, PARAMETRIC), (8.0 * len(histogram), HISTOGRAM)]
     if "context" in ints:
-        context = head + bytes([CONTEXT]) + tail + side[:-len(_zigzag(lo) + _zigzag(hi))] + _int_block(ints["context"])
-        context += _zigzag(lo) + _zigzag(hi)
+        context = family_byte + bytes([CONTEXT]) + steps + model + _int_block(ints["context"]) + span
         order, means, scales = _context_order(q, mean, scale, ints["context"])
         options.append((8 * len(context) + bits_numpy(flat[order], means, scales, family), CONTEXT))
     bits, coder = min(options)
@@ -148,28 +147,34 @@ def peek_learned_shape(data: bytes, where: str) -> tuple[int, ...]:
         raise BitstreamError(f"{where}: {exc}") from None
 
 
-def decode_learned(data: bytes) -> torch.Tensor:
-    """The float32 tensor of a payload written by :func:`encode_learned` (BitstreamError when malformed)."""
-    data = bytes(data)
-    family_index, coder, shape, numel, axes, pos = _read_head(data)
-    family = FAMILIES[family_index]
+def _read_models(data: bytes, pos: int, coder: int, shape: list[int], axes: tuple[int, ...]) -> tuple[dict, int]:
+    """The stored integers after the axes (log-steps; for coders 0 and 2 log-scales and the mean; for coder 2
+    the context taps) and the offset after them: where the codes' range starts."""
     lengths = [shape[a] for a in axes] or [1]
-    steps = []
+    ints: dict = {"steps": []}
     for n in lengths:
         block, pos = _read_int_block(data, pos, n, "step block")
-        steps.append(block)
-    ints: dict = {"steps": steps}
+        ints["steps"].append(block)
     if coder in (PARAMETRIC, CONTEXT):
-        scales = []
+        ints["scales"] = []
         for n in lengths:
             block, pos = _read_int_block(data, pos, n, "scale block")
-            scales.append(block)
-        ints["scales"] = scales
+            ints["scales"].append(block)
         ints["mean"], pos = _read_signed(data, pos, "entropy-model mean")
     if coder == CONTEXT:
         if len(shape) < 3 or shape[-1] < 2 or shape[-2] < 2:
             raise BitstreamError("a context-coded tensor needs a grid of at least 2x2 in its last two dims")
         ints["context"], pos = _read_int_block(data, pos, TAPS, "context taps")
+    return ints, pos
+
+
+def decode_learned(data: bytes) -> torch.Tensor:
+    """The float32 tensor of a payload written by :func:`encode_learned` (BitstreamError when malformed)."""
+    data = bytes(data)
+    family_index, coder, shape, numel, axes, pos = _read_head(data)
+    family = FAMILIES[family_index]
+    ints, pos = _read_models(data, pos, coder, shape, axes)
+    steps = ints["steps"]
     lo, pos = _read_signed(data, pos, "lowest code")
     hi, pos = _read_signed(data, pos, "highest code")
     if hi < lo:
@@ -183,7 +188,7 @@ def decode_learned(data: bytes) -> torch.Tensor:
     elif coder == CONTEXT:
         q = _decode_context(data[pos:], tuple(shape), ints, axes, family, lo, hi)
     else:
-        if hi - lo + 1 > 1 << 24:
+        if hi - lo + 1 > MAX_ALPHABET:
             raise BitstreamError(f"code range {lo}..{hi} is too wide for the histogram coder")
         q = decode_symbols(data[pos:], numel, hi - lo + 1).astype(np.int64) + lo
     step = step_array(steps, axes, tuple(shape))
@@ -220,17 +225,4 @@ def learned_side_bytes(data: bytes) -> int:
     before the codes' range), for ``inspect``."""
     data = bytes(data)
     _, coder, shape, _, axes, pos = _read_head(data)
-    lengths = [shape[a] for a in axes] or [1]
-    def skip_block(pos: int) -> int:
-        _, pos = _read_signed(data, pos, "block minimum")
-        n, pos = read_uvarint(data, pos, what="block length")
-        return pos + n
-
-    for _ in range(len(lengths) * (1 if coder == HISTOGRAM else 2)):
-        pos = skip_block(pos)
-    if coder != HISTOGRAM:
-        _, pos = _read_signed(data, pos, "mean")
-    if coder == CONTEXT:
-        pos = skip_block(pos)
-    return min(pos, len(data))
-
+    return _read_models(data, pos, coder, shape, axes)[1]

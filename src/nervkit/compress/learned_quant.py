@@ -53,7 +53,6 @@ from .context_model import (
     TAPS,
     anchor_mask_torch,
     context_applies,
-    context_params_numpy,
     context_params_torch,
 )
 from .parametric import FAMILIES, bits_torch
@@ -193,6 +192,13 @@ def _axis_shape(ndim: int, axis: int, length: int) -> list[int]:
     return shape
 
 
+def _per_axis(shape: tuple[int, ...], axes: tuple[int, ...]) -> nn.ParameterList:
+    """One zero parameter per axis, shaped to broadcast along it (one scalar-like one when there is none)."""
+    ndim = len(shape)
+    return nn.ParameterList([nn.Parameter(torch.zeros(_axis_shape(ndim, a, shape[a]))) for a in axes]
+                            or [nn.Parameter(torch.zeros([1] * ndim))])
+
+
 class LearnedQuantizer(nn.Module):
     """The learned step sizes and entropy model of one stored tensor (module docstring).
 
@@ -203,13 +209,8 @@ class LearnedQuantizer(nn.Module):
     def __init__(self, shape: tuple[int, ...], axes: tuple[int, ...], family: str, context: bool = False) -> None:
         super().__init__()
         self.shape, self.axes, self.family = tuple(shape), tuple(axes), family
-        ndim = len(shape)
-        self.log2_step = nn.ParameterList(
-            [nn.Parameter(torch.zeros(_axis_shape(ndim, a, shape[a]))) for a in axes] or
-            [nn.Parameter(torch.zeros([1] * ndim))])
-        self.log2_scale = nn.ParameterList(
-            [nn.Parameter(torch.zeros(_axis_shape(ndim, a, shape[a]))) for a in axes] or
-            [nn.Parameter(torch.zeros([1] * ndim))])
+        self.log2_step = _per_axis(self.shape, self.axes)
+        self.log2_scale = _per_axis(self.shape, self.axes)
         self.mean = nn.Parameter(torch.zeros(()))
         #: the checkerboard context model's taps (:mod:`.context_model`), for grids and embeddings
         self.context = nn.Parameter(torch.zeros(TAPS)) if context else None
@@ -353,10 +354,6 @@ class RateModel(nn.Module):
         return self.quantizers[_key(name)]  # type: ignore[return-value]
 
     @property
-    def names(self) -> list[str]:
-        return list(self.kinds)
-
-    @property
     def lam(self) -> float:
         return float(torch.exp(self.log_lambda))
 
@@ -409,9 +406,10 @@ class RateModel(nn.Module):
         finally:
             model.quantize_side_info = previous
 
-    def check_target(self, floor_bits: float) -> None:
-        """ConfigError before any training when ``target_bpp`` is below ``floor_bits`` (the smallest file this
-        model can be written to, :func:`~.model_codec.smallest_file_bits`) per pixel."""
+    def set_file_floor(self, floor_bits: float) -> None:
+        """Record ``floor_bits`` (the smallest file this model can be written to,
+        :func:`~.model_codec.smallest_file_bits`) as the overhead ``target_bpp`` counts beside the codes, and
+        raise a ConfigError, before any training, when ``target_bpp`` is below it per pixel."""
         target = self.options.target_bpp
         floor = floor_bits / self.pixels
         self.overhead_bits = floor_bits
@@ -444,10 +442,7 @@ class RateModel(nn.Module):
         quantizer = self.quantizer(name)
         if not bool(quantizer.ready):
             quantizer.initialise(tensor.detach())
-        step = step_array(quantizer.integers()["steps"], quantizer.axes, tuple(tensor.shape))
-        w = tensor.detach().cpu().numpy().astype(np.float64)
-        q = np.rint(w / step.astype(np.float64)).astype(np.int64)
-        return q, step
+        return integer_codes(tensor, quantizer.integers()["steps"], quantizer.axes)
 
     @contextmanager
     def hard_weights(self, model: Representation) -> Iterator[None]:
@@ -471,18 +466,6 @@ class RateModel(nn.Module):
         for name, t, to_stored, back in self.live_tensors(model):
             t.copy_(back(self.hard_value(name, to_stored(t))))
 
-    def estimated_bits(self, model: Representation) -> float:
-        """Bits of every rate-trained tensor's codes under its entropy model, as they are now (hard
-        rounding; per-frame side information as stored)."""
-        from .parametric import bits_numpy
-
-        total = 0.0
-        for name, t, to_stored, _ in self.live_tensors(model):
-            q, _ = self.codes(name, to_stored(t))
-            mean, scale = code_model(self.quantizer(name).integers(), self.quantizer(name).axes, q)
-            total += bits_numpy(q, mean, scale, self.options.entropy_model)
-        return total
-
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps: the options and the quantizers' state."""
         return {"options": self.options.to_dict(), "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
@@ -497,6 +480,15 @@ class RateModel(nn.Module):
         return rate
 
 
+def integer_codes(tensor: torch.Tensor, step_ints: list[np.ndarray], axes: tuple[int, ...]) -> tuple[np.ndarray,
+                                                                                                   np.ndarray]:
+    """(int64 codes ``rint(w / Δ)`` in float64, float32 Δ of every value) of ``tensor`` under the stored log-step
+    integers: the one rule by which the file's codes are made."""
+    step = step_array(step_ints, axes, tuple(tensor.shape))
+    w = tensor.detach().cpu().numpy().astype(np.float64)
+    return np.rint(w / step.astype(np.float64)).astype(np.int64), step
+
+
 def step_array(step_ints: list[np.ndarray], axes: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
     """float32 Δ of every value of a tensor of ``shape``, from the stored per-axis log-step integers."""
     total = _axis_sum(step_ints, axes, shape)
@@ -508,15 +500,6 @@ def entropy_arrays(ints: dict[str, Any], axes: tuple[int, ...], shape: tuple[int
     total = _axis_sum(ints["scales"], axes, shape)
     scale = np.exp2(np.clip(total / SCALE_RES, *LOG2_SCALE_RANGE))
     return ints["mean"] / MEAN_RES, np.broadcast_to(scale, shape)
-
-
-def code_model(ints: dict[str, Any], axes: tuple[int, ...], q: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
-    """float64 (mean, scale) of every code of ``q`` under the stored entropy model: the channel's own, or
-    the checkerboard context model's where the integers hold its taps."""
-    mean, scale = entropy_arrays(ints, axes, q.shape)
-    if "context" in ints:
-        return context_params_numpy(q, mean, scale, ints["context"])
-    return mean, scale
 
 
 def _axis_sum(ints: list[np.ndarray], axes: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:

@@ -33,6 +33,7 @@ Observability (:mod:`.logs`): a progress bar on a terminal or one plain line per
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -70,11 +71,11 @@ RATE_LR_SCALE = 10.0
 
 def check_rate_target(model: Representation, config: TrainConfig, rate: RateModel | None = None) -> None:
     """ConfigError when ``config.target_bpp`` (or ``rate``'s) is below the smallest file ``model`` can be
-    written to, before any training."""
+    written to, before any training; ``rate`` then counts that file's overhead in the rate λ follows."""
     options = rate.options if rate is not None else config.rate_options()
     if options.target_bpp:
         rate = rate or RateModel(model, options)
-        rate.check_target(smallest_file_bits(model, rate))
+        rate.set_file_floor(smallest_file_bits(model, rate))
 
 
 class Trainer:
@@ -185,11 +186,11 @@ class Trainer:
         if self.model.side_info_feeds_training:  # e.g. D-NeRV's key-frames, coded before training (a no-op
             self.model.refresh_side_info(self.store)  # when a resumed checkpoint holds them already)
         with catch_stop_signals(self.dist.is_main) as self._stop:
-            bar = self.logs.start(self.state.epoch, total_iters, self.state.epoch * per_epoch + self.state.iteration)
+            bar = self.logs.start(self.state.epoch, total_iters, self._iteration())
             self._last_save = time.monotonic()
             try:
                 while self.state.epoch < cfg.epochs:
-                    record = self._run_epoch(per_epoch, total_iters, bar)
+                    record = self._run_epoch(bar)
                     if self.state.epoch == cfg.epochs:
                         self._finish()
                     evaluation = self._evaluate() if self.state.epoch in eval_epochs else None
@@ -204,14 +205,14 @@ class Trainer:
                 self.logs.close()
         return self.state
 
-    def _run_epoch(self, batches_per_epoch: int, total_iters: int, bar: ProgressBar) -> dict[str, Any]:
+    def _run_epoch(self, bar: ProgressBar) -> dict[str, Any]:
         """Train the rest of the current epoch; returns its record."""
         st = self.state
         keys = self.sampler.plan(st.epoch)
         lr = 0.0
         for it in range(st.iteration, len(keys)):
             t0 = time.perf_counter()
-            progress = (st.epoch * batches_per_epoch + it) / total_iters
+            progress = self._progress()
             lr = self._set_lr(progress)
             loss, psnr, bpp = self._step(keys[it], progress)
             st.add_iteration(loss, psnr, time.perf_counter() - t0, bpp)
@@ -260,7 +261,7 @@ class Trainer:
         cuda = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
             if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
-            step = self.state.epoch * max(self.sampler.batches_per_epoch, 1) + self.state.iteration
+            step = self._iteration()
             torch.manual_seed(((self.config.seed * 1_000_003 + step) * 4099 + self.dist.rank) % (1 << 63))
             yield
 
@@ -272,9 +273,13 @@ class Trainer:
         """Whether the rate model has started (its quantizers hold learned values)."""
         return self.rate is not None and self._phase(self._progress()).mode != "off"
 
+    def _iteration(self) -> int:
+        """Iterations done since the start of training (resumes included): the current step's index."""
+        return self.state.epoch * self.sampler.batches_per_epoch + self.state.iteration
+
     def _progress(self) -> float:
-        per_epoch = max(self.sampler.batches_per_epoch, 1)
-        return min(1.0, (self.state.epoch * per_epoch + self.state.iteration) / (self.config.epochs * per_epoch))
+        """Where training is, in [0, 1]: the current step's index over all steps."""
+        return min(1.0, self._iteration() / (self.config.epochs * self.sampler.batches_per_epoch))
 
     def _optimize(self, loss: torch.Tensor) -> None:
         """Check the loss, backward, clip, optimizer step, after-step hook."""
@@ -318,10 +323,9 @@ class Trainer:
         entry = None
         if self.dist.is_main:
             self._refresh_side_info()
-            if self._rate_on():  # what the file would decode to: the quantized weights and side information
-                with self.rate.hard_weights(self.model):  # type: ignore[union-attr]
-                    report = evaluate_model(self.model, self.store, self.train_indices)
-            else:
+            # once the rate term is on: what the file would decode to, the quantized weights and side information
+            quantized = self.rate.hard_weights(self.model) if self._rate_on() else contextlib.nullcontext()
+            with quantized:
                 report = evaluate_model(self.model, self.store, self.train_indices)
             entry = {"epoch": self.state.epoch, "psnr": report.psnr, "psnr_global": report.psnr_global,
                      "ssim": report.ssim, "ms_ssim": report.ms_ssim, "train_seconds": self.state.elapsed}
