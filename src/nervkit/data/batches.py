@@ -139,6 +139,7 @@ class SamplingOptions:
     batch_size: int = 1  # frames per batch
     pixels_per_batch: int = 65536  # pixel samples per batch (over all processes)
     pixels_per_epoch: int = 0  # pixel samples per epoch (0 = as many as the training frames have pixels)
+    patch_size: int = 0  # side of the square patches of patch-trained methods (0 = the method's default)
     loss_mask: torch.Tensor | None = None  # loss weights (1 or N, 1, H, W), 1 = counted
     rank: int = 0
     world_size: int = 1

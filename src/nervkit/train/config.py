@@ -36,6 +36,8 @@ class TrainConfig:
     pixels_per_batch: int = option(65536, "pixel samples per iteration of pixel-sample methods (NVP)")
     pixels_per_epoch: int = option(0, "pixel samples per epoch of pixel-sample methods (0 = as many as the training "
                                       "frames have pixels)")
+    patch_size: int = option(0, "side in pixels of the square training patches of patch-trained methods (HiNeRV); "
+                                "a batch is --batch-size frames' worth of patches (0 = the method's default)")
     loss: str = option("l1+ssim", "loss: l2 | l1 | ssim | ms-ssim, or weighted sums like 0.7*l1+0.3*ssim")
     grad_clip: float = option(0.0, "clip the gradient norm to this value (0 = off)")
     seed: int = option(1, "random seed (initialisation and frame order)")
@@ -67,6 +69,7 @@ class TrainConfig:
             (0 <= self.warmup < 1, f"--warmup must be in [0, 1), got {self.warmup}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.pixels_per_batch >= 1, f"--pixels-per-batch must be >= 1, got {self.pixels_per_batch}"),
+            (self.patch_size >= 0, f"--patch-size must be >= 0, got {self.patch_size}"),
             (self.pixels_per_epoch >= 0, f"--pixels-per-epoch must be >= 0, got {self.pixels_per_epoch}"),
             (self.optimizer in ("adam", "adamw"), f"--optimizer must be adam or adamw, got {self.optimizer!r}"),
             (0 <= self.grad_clip < float("inf"), "--grad-clip must be a finite number >= 0"),
@@ -93,7 +96,7 @@ class TrainConfig:
                  world_size: int = 1) -> SamplingOptions:
         """How the samplers draw batches under these options (:mod:`nervkit.data.batches`)."""
         return SamplingOptions(seed=self.seed, batch_size=self.batch_size, pixels_per_batch=self.pixels_per_batch,
-                               pixels_per_epoch=self.pixels_per_epoch, loss_mask=loss_mask, rank=rank,
+                               pixels_per_epoch=self.pixels_per_epoch, patch_size=self.patch_size, loss_mask=loss_mask, rank=rank,
                                world_size=world_size)
 
     def eval_epochs(self) -> set[int]:
