@@ -25,6 +25,8 @@ TINY_MODELS = {
     # 2 iterations of 8192 pixel samples per epoch: 8192 x 9 sparse-grid reads x 2 features per step,
     # well above the 32,768 updates from which PyTorch spreads an index_put_ over threads
     "nvp": ["--params", "20k", "--pixels-per-batch", 8192, "--pixels-per-epoch", 16384],
+    # about 16 k parameters, one block per stage; 12x12 patches (the 36x60 output is 3x5 of them)
+    "hinerv": ["--channels", 32, "--base-grid-channels", 2, "--encoding-channels", 2, "--depths", "1,1,1,1"],
     # clips of 2 frames: 2 iterations of one clip per epoch, from 3 coded key-frames
     "d-nerv": ["--clip-length", 2, "--grid-channels", 8, "--stem-hidden", 16, "--pe-levels", 16, "--encoder-width", 8,
                "--lower-width", 8, "--batch-size", 1],

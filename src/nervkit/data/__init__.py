@@ -3,6 +3,7 @@
 from .batches import Batch, FrameBatch, PixelBatch, Sampler, SamplingOptions
 from .clips import ClipBatch, ClipLayout, ClipSampler
 from .frame_store import FrameStore, load_frames
+from .patches import PatchBatch, PatchSampler
 from .pixels import PixelSampler
 from .samplers import SAMPLERS, make_sampler
 from .sampling import FrameSampler, epoch_batches
@@ -19,6 +20,8 @@ __all__ = [
     "FrameSampler",
     "FrameStore",
     "NervVideoDataset",
+    "PatchBatch",
+    "PatchSampler",
     "PixelBatch",
     "PixelSampler",
     "Sampler",

@@ -121,7 +121,7 @@ class PixelBatch:
 
 
 #: every batch type (a new batch kind adds its type here)
-Batch = FrameBatch | PixelBatch
+Batch = FrameBatch | PixelBatch  # and the kinds of their own files: ClipBatch (clips.py), PatchBatch (patches.py)
 
 
 class BatchConsumer(Protocol):

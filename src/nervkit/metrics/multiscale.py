@@ -53,13 +53,14 @@ class MsSsimSettings:
         return len(self.weights)
 
 
-def ms_ssim_settings(height: int, width: int) -> MsSsimSettings:
-    """MS-SSIM window and weights for ``height`` x ``width`` frames (rule in the module docstring)."""
+def ms_ssim_settings(height: int, width: int, max_window: int = DEFAULT_WINDOW) -> MsSsimSettings:
+    """MS-SSIM window and weights for ``height`` x ``width`` frames (rule in the module docstring), the
+    window at most ``max_window`` (HiNeRV's loss uses 5×5 windows)."""
     check_frame_size(height, width, MIN_SIDE, "MS-SSIM")
     side = min(height, width)
     full = len(DEFAULT_WEIGHTS)
     # largest odd window w <= 11 with side > (w - 1) * 2**(scales - 1), for the full 5 scales
-    for win in range(DEFAULT_WINDOW, 2, -2):
+    for win in range(max_window, 2, -2):
         if side > (win - 1) * 2 ** (full - 1):
             return MsSsimSettings(win, DEFAULT_WEIGHTS)
     win = 3

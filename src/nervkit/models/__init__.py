@@ -1,7 +1,7 @@
 """Models: the representation contract, the registry and one file per method."""
 
 from ..data.batches import FrameBatch, PixelBatch
-from . import d_nerv, dnerv, enerv, hnerv, nerv, nvp  # noqa: F401  (register the methods)
+from . import d_nerv, dnerv, enerv, hinerv, hnerv, nerv, nvp  # noqa: F401  (register the methods)
 from .base import MethodConfig, ParameterCounts, Representation, StoredGroup
 from .config import VideoGeometry
 from .registry import (

@@ -4,7 +4,9 @@ The official code keys its losses by opaque names (``Fusion6`` …, spec §1.4);
 out: ``"0.7*l1+0.3*ssim"`` is NeRV's Fusion6, α·L1 + (1−α)·(1−SSIM) with α = 0.7. Terms:
 
 * ``l1`` — mean absolute error; ``l2`` — mean squared error;
-* ``ssim`` — 1 − SSIM; ``ms-ssim`` — 1 − MS-SSIM (Gaussian window, σ 1.5, data range 1).
+* ``ssim`` — 1 − SSIM; ``ms-ssim`` — 1 − MS-SSIM (Gaussian window, σ 1.5, data range 1); ``ms-ssim5`` —
+  the same with windows of at most 5×5 (HiNeRV's loss, on patches; smaller windows and fewer scales
+  on patches too small for them).
 
 Aliases: ``l1+ssim`` = ``0.7*l1+0.3*ssim`` (NeRV, E-NeRV), ``l1+ms-ssim`` = ``0.7*l1+0.3*ms-ssim``.
 A loss mask (1 = counted; a batch's ``weight``) is applied as in HNeRV's inpainting: both prediction
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..metrics import ms_ssim, ssim
+from ..metrics import ms_ssim, ms_ssim_settings, ssim
 
 ALIASES = {"l1+ssim": "0.7*l1+0.3*ssim", "l1+ms-ssim": "0.7*l1+0.3*ms-ssim", "fusion6": "0.7*l1+0.3*ssim"}
 
@@ -41,11 +43,17 @@ def _ms_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1.0 - ms_ssim(pred, target, per_frame=False)
 
 
+def _ms_ssim5(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    settings = ms_ssim_settings(pred.shape[-2], pred.shape[-1], max_window=5)
+    return 1.0 - ms_ssim(pred, target, per_frame=False, settings=settings)
+
+
 TERMS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "l1": _l1,
     "l2": _l2,
     "ssim": _ssim,
     "ms-ssim": _ms_ssim,
+    "ms-ssim5": _ms_ssim5,
 }
 
 
