@@ -83,7 +83,7 @@ def test_frame_sampler_follows_the_seeded_order_and_slices_masks_per_frame() -> 
 
 def test_samplers_are_chosen_by_batch_kind() -> None:
     store = FrameStore.from_tensor(torch.rand(3, 3, 4, 5))
-    assert set(SAMPLERS) == {"frames", "pixels", "clips"}
+    assert set(SAMPLERS) == {"frames", "pixels", "clips", "patches"}
     pixels = make_sampler(_Model("pixels"), store, [0, 1], SamplingOptions(seed=1, pixels_per_batch=8))
     assert isinstance(pixels, PixelSampler) and not pixels.whole_frames
     assert pixels.batches_per_epoch == 5 and len(pixels.plan(2)) == 5  # 2 frames of 20 pixels, 8 per batch

@@ -145,11 +145,24 @@ def test_patch_sampler_visits_every_patch_once_per_epoch_with_weights_past_the_f
         assert batch.weight[i, 0, :, :inside.shape[2]].eq(1).all() and batch.weight[i, 0, :, inside.shape[2]:].eq(0).all()
 
 
-def test_patch_size_must_tile_the_output() -> None:
+def test_patch_size_must_tile_the_output_or_cover_it() -> None:
     model = create_model("hinerv", VideoGeometry(4, 90, 160), params=40_000)
     assert model.patch_shape(18) == (18, 18)
-    with pytest.raises(ConfigError, match="choose one of 18"):
+    with pytest.raises(ConfigError, match="choose one of 18, or 162"):
         model.patch_shape(20)
+    assert model.patch_shape(162) == model.patch_shape(1000) == (90, 162)  # whole frames
+
+
+def test_whole_frame_patches_train_on_whole_frames() -> None:
+    geometry = VideoGeometry(3, 40, 60)
+    model = _perturbed(geometry, params=20_000, scales=(2, 2, 1, 1))
+    store = FrameStore.from_tensor(torch.rand(3, 3, 40, 60))
+    sampler = make_sampler(model, store, [0, 1, 2], SamplingOptions(seed=1, batch_size=2, patch_size=60))
+    assert sampler.batches_per_epoch == 2
+    batch = sampler.load(sampler.plan(0)[0])
+    assert batch.target.shape == (2, 3, 40, 60) and batch.weight is None
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch), model.decode(batch.indices))
 
 
 def test_cli_fit_compress_decompress(tmp_path: Path) -> None:

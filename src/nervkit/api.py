@@ -32,6 +32,7 @@ from .io.outputs import check_output
 from .metrics import QualityReport, evaluate_videos
 from .models import get_method
 from .models.sizing import parse_bpp_budget, parse_param_count
+from .precision import check_precision
 from .render import check_video_output, select_frames, write_decoded
 from .runs import DataOptions, FittedRun, Run
 from .tasks import TaskData, TaskOptions
@@ -148,16 +149,21 @@ def task_data(fitted: FittedRun, memory_budget: int | None = None) -> TaskData:
 
 def decode(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, lossless: bool = False,
            frames: str | FrameRange | None = None, crf: int = 12, device: str = "cpu",
-           video: str | int | None = None) -> Path:
+           video: str | int | None = None, precision: str = "fp32") -> Path:
     """Decode a fitted run to a video file (.mp4/.mkv; ``lossless`` → FFV1 in .mkv) or a PNG folder;
-    ``video`` (a name or an index) decodes one video of a collection, ``frames`` then counting in it."""
+    ``video`` (a name or an index) decodes one video of a collection, ``frames`` then counting in it.
+    ``precision``: fp32 (the reference), or bf16/fp16 autocast where ``device`` runs it (deterministic
+    all the same: the same run on the same device decodes to the same frames)."""
     check_video_output(output, read_folders=[run_dir], lossless=lossless, crf=crf)
     frame_range = arguments.frame_range("--frames", frames)
+    precision = arguments.text("--precision", precision)
+    check_precision(precision, _device(device))  # a mode the device cannot run: before loading anything
     fitted = load(run_dir, device)
     indices, chosen = select_frames(fitted.run_dir.videos, fitted.model.geometry.num_frames, video=video,
                                     frames=frame_range)
     fps = chosen["fps"] if chosen else fitted.fps
-    return write_decoded(fitted.model, output, fps=fps, lossless=lossless, indices=indices, crf=crf)
+    return write_decoded(fitted.model, output, fps=fps, lossless=lossless, indices=indices, crf=crf,
+                         precision=precision)
 
 
 def interpolate(run: str | os.PathLike[str], factor: int, out: str | os.PathLike[str], *, lossless: bool = False,

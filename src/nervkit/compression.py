@@ -22,12 +22,13 @@ from .compress.container import pack, write_container
 from .compress.inspect import inspect as inspect_file
 from .compress.learned_quant import RateModel, RateOptions
 from .compress.model_codec import encode_model, group_bytes, read_nerv
-from .compress.prune import apply_masks, magnitude_masks, sparsity
+from .compress.prune import apply_masks, prune_masks, sparsity
 from .compress.qat import quantization_aware
 from .compress.sections import SPARSE_THRESHOLD, STORAGES
 from .errors import ConfigError
+from .precision import check_precision
 from .io.outputs import check_file_target, check_output
-from .models import Representation
+from .models import Representation, get_method
 from .models.config import replace_config
 from .render import check_video_output, select_frames, write_decoded
 from .runs import FittedRun, Run
@@ -41,10 +42,15 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str],
     entropy-code a fitted run into ``output``; report size, bpp and decoded quality.
 
     ``config`` (default :class:`CompressConfig`) holds the settings; keywords replace its fields
-    (``compress(run, out, bits=6, prune=0.2, finetune_epochs=10)``). ``prune`` is the fraction of
-    prunable weights *removed* (global magnitude pruning), followed by ``finetune_epochs`` of training
+    (``compress(run, out, bits=6, prune=0.2, finetune_epochs=10)``). Without a ``config`` object, the
+    run's method's own recipe (``register_method(compress_defaults=…)``, e.g. HiNeRV's layer-normalised
+    pruning, Quant-Noise and symmetric quantizer) fills in the settings not given as keywords; an explicit
+    ``config`` and every keyword win over it (as a method's ``train_defaults`` do for ``nervkit.fit``);
+    the report's ``method_defaults`` lists what it set. ``prune`` is the fraction of prunable weights
+    *removed* (global pruning ranked by ``prune_score``), followed by ``finetune_epochs`` of training
     with the masks fixed; ``qat_epochs`` trains through the file's quantizer (straight-through
-    estimator). bpp = file bytes × 8 / (frames × H × W) of the written file. Per-frame side information
+    estimator; ``qat_noise`` < 1: Quant-Noise); ``quantizer`` is the file's quantization rule. bpp =
+    file bytes × 8 / (frames × H × W) of the written file. Per-frame side information
     computed from the frames (HNeRV's embeddings) is refreshed from the run's training data (the source
     frames, with the run's noise / mask / frame split of :mod:`nervkit.tasks`) before writing;
     fine-tuning uses the same data and training frames. The quality is measured on the model rebuilt
@@ -57,18 +63,31 @@ def compress(run_dir: str | os.PathLike[str], output: str | os.PathLike[str],
     (:mod:`nervkit.compress.sections`); no retraining is needed. The work runs as :data:`STAGES` over one
     :class:`CompressionJob`.
     """
+    implicit = config is None
     config = compress_config(config, **settings)
     progress = arguments.flag("progress", progress)
     resolve_device(config.device)  # an unknown or absent device: before any work
     check_output(arguments.path("output", output), read_folders=[arguments.path("run", run_dir)])
     check_file_target(output)
-    job = CompressionJob(Run.at(run_dir).load(), output, config, progress=progress)
+    fitted = Run.at(run_dir).load()
+    applied = method_defaults(fitted.model.method, settings) if implicit else {}
+    if applied:
+        config = compress_config(config, **applied)
+    job = CompressionJob(fitted, output, config, progress=progress)
+    if applied:
+        job.report["method_defaults"] = applied
     # fine-tuning holds the run's lock, so that no resumed fit changes the run underneath it
     lock = job.fitted.run_dir.lock("nervkit compress (fine-tuning)") if config.trains else contextlib.nullcontext()
     with lock:
         for stage in STAGES:
             stage(job)
     return job.result()
+
+
+def method_defaults(method: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The settings of method ``method``'s own compression recipe (``register_method(compress_defaults=…)``)
+    that ``given`` (the settings the user set) leaves open."""
+    return {k: v for k, v in get_method(method).compress_defaults.items() if k not in given}
 
 
 # -- the stages ------------------------------------------------------------------------------------
@@ -113,9 +132,10 @@ class CompressionJob:
 
 
 def prune(job: CompressionJob) -> None:
-    """Global magnitude pruning of ``config.prune`` of the prunable weights (the masks are kept)."""
+    """Global one-shot pruning of ``config.prune`` of the prunable weights, ranked by ``config.prune_score``
+    (the masks are kept)."""
     if job.config.prune:
-        job.masks = magnitude_masks(job.model, job.config.prune)
+        job.masks = prune_masks(job.model, job.config.prune, job.config.prune_score)
         apply_masks(job.model, job.masks)
 
 
@@ -153,10 +173,14 @@ def rate_distortion_finetune(job: CompressionJob) -> None:
 
 
 def quantization_aware_finetune(job: CompressionJob) -> None:
-    """``qat_epochs`` of training through the file's quantizer (straight-through estimator)."""
-    if job.config.qat_epochs:
-        with quantization_aware(job.model, bits=job.config.bits, embed_bits=job.config.embed_bits,
-                                sparse_threshold=SPARSE_THRESHOLD):
+    """``qat_epochs`` of training through the file's quantizer (straight-through estimator; with
+    ``qat_noise`` < 1, Quant-Noise masks seeded by the run's training seed)."""
+    config = job.config
+    if config.qat_epochs:
+        seed = int(job.fitted.meta.get("train", {}).get("seed", 0))
+        with quantization_aware(job.model, bits=config.bits, embed_bits=config.embed_bits,
+                                sparse_threshold=SPARSE_THRESHOLD, quantizer=config.quantizer,
+                                noise=config.qat_noise, seed=seed):
             train_epochs(job, job.config.qat_epochs)
 
 
@@ -188,8 +212,9 @@ def write(job: CompressionJob) -> None:
     job.report["group_bytes"] = group_bytes(sections)  # D-NeRV: the key-frames apart from the weights
     if any(STORAGES[g.kind].media for g in job.model.stored_groups()):
         job.report["latent"] = config.latent_settings()
-    job.report.update({"prune": config.prune, "sparsity": sparsity(job.model),
-                       "finetune_epochs": config.finetune_epochs, "qat_epochs": config.qat_epochs})
+    job.report.update({"prune": config.prune, "prune_score": config.prune_score, "sparsity": sparsity(job.model),
+                       "finetune_epochs": config.finetune_epochs, "qat_epochs": config.qat_epochs,
+                       "qat_noise": config.qat_noise, "quantizer": config.quantizer})
 
 
 def rate_report(rate: RateModel, sections: list, estimate: dict[str, float], pixels: int) -> dict[str, Any]:
@@ -241,7 +266,9 @@ def train_epochs(job: CompressionJob, epochs: int, rate: RateModel | None = None
     options = rate.options.to_dict() if rate is not None else {"rate_lambda": 0.0, "target_bpp": 0.0}
     cfg = replace_config(TrainConfig(), **{**job.fitted.meta["train"], "epochs": epochs, "warmup": 0.0,
                                             "eval_every": epochs, "device": job.config.device, "log": "none",
-                                            **options})
+                                            # fine-tunes run eager and in fp32: QAT reproduces the file's decode
+                                            # exactly, and a compiled graph would cost minutes for a few epochs
+                                            "compile": False, "precision": "fp32", **options})
     model, masks, data = job.model, job.masks, job.data
     trainer = Trainer(model, data.store, cfg, device=resolve_device(cfg.device), progress=job.progress,
                       train_indices=data.train_indices, loss_mask=data.loss_mask,
@@ -256,26 +283,29 @@ def train_epochs(job: CompressionJob, epochs: int, rate: RateModel | None = None
 
 def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, frames: str | None = None,
                lossless: bool = False, crf: int = 12, device: str = "auto", scale: float = 1.0,
-               video: str | int | None = None) -> Path:
+               video: str | int | None = None, precision: str = "fp32") -> Path:
     """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video or PNGs;
     ``video`` (a name or an index) decodes one video of a collection file without decoding the others,
     ``frames`` then counting inside that video.
 
     ``scale`` ≠ 1 renders every frame at scale × the fitted size (super-resolution; coordinate-based
     methods only: NVP). Decoding is deterministic: the same file on the same kind of device gives
-    bit-identical frames.
+    bit-identical frames, in every ``precision`` the device runs (fp32, the reference; bf16 / fp16 autocast).
     """
     path = arguments.path("path", path)
     check_video_output(output, inputs=[path], lossless=lossless, crf=crf)
     scale = arguments.number("--scale", scale, low=0, low_open=True, high=64)
     frame_range = arguments.frame_range("--frames", frames)
     target = resolve_device(arguments.text("--device", device))
+    precision = arguments.text("--precision", precision)
+    check_precision(precision, target)
     nerv = read_nerv(path)
     indices, chosen = select_frames(nerv.videos, nerv.geometry.num_frames, video=video, frames=frame_range)
     model = nerv.build_model().to(target)
     check_scale(model, scale)
     fps = chosen["fps"] if chosen else nerv.fps
-    return write_decoded(model, output, fps=fps, lossless=lossless, indices=indices, crf=crf, scale=scale)
+    return write_decoded(model, output, fps=fps, lossless=lossless, indices=indices, crf=crf, scale=scale,
+                         precision=precision)
 
 
 def check_scale(model: Representation, scale: float) -> None:

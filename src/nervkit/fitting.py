@@ -28,11 +28,13 @@ import torch
 
 from .errors import ConfigError, OutputError, ResourceError, RunDirError, output_error
 from .io.lock import FolderLock
+from .data.samplers import check_sampling
 from .models import Representation, VideoGeometry
 from .models.config import config_from_dict, config_to_dict, replace_config
 from .models.memory import check_model_memory
 from .models.registry import MethodSpec, get_method
 from .models.sizing import bpp_to_param_count
+from .precision import check_precision
 from .render import write_decoded
 from .runs import DataOptions, FittedRun, Run, model_from_checkpoint
 from .tasks import TaskData, evaluate_run
@@ -66,7 +68,17 @@ def train_config(train: TrainConfig | None, overrides: dict[str, Any],
         overrides = {**method_defaults, **overrides}
     config = replace_config(train or TrainConfig(), **overrides) if overrides else (train or TrainConfig())
     config.validate()
+    _check_device_precision(config)
     return config
+
+
+def _check_device_precision(config: TrainConfig) -> None:
+    """A ``--precision`` the training device cannot run is refused before anything is loaded or written."""
+    try:
+        device = resolve_device(config.device, DistContext.from_env().local_rank)
+    except ConfigError:
+        return  # the device itself is reported where it is used, with its own message
+    check_precision(config.precision, device)
 
 
 def start_run(run: Run, request: FitRequest, *, progress: bool, write_video: bool,
@@ -105,6 +117,7 @@ def _build(request: FitRequest, data: TaskData) -> tuple[Representation, dict[st
     torch.manual_seed(request.train.seed)
     net = spec.model_cls(config, geometry)
     check_rate_target(net, request.train)  # an unreachable --target-bpp: before the run exists
+    check_sampling(net, request.train.sampling())  # e.g. a --patch-size that does not tile the frame
     meta = {
         "nervkit_version": version(),
         "run_id": uuid.uuid4().hex,
@@ -131,10 +144,15 @@ def _build(request: FitRequest, data: TaskData) -> tuple[Representation, dict[st
     return net, meta
 
 
+#: the training options a resumed run may change (a GPU without bf16, a machine without a compiler); what
+#: a resume used is in run.json's ``resumed`` entries
+RUNTIME_OPTIONS = ("device", "threads", "precision", "compile")
+
+
 def resume_run(run: Run, *, model: str | None, progress: bool, write_video: bool, memory_budget: int | None,
                train_overrides: dict[str, Any]) -> FittedRun:
-    """Continue the interrupted run in ``run`` with its stored settings (only ``device`` and ``threads``
-    may change), holding its lock."""
+    """Continue the interrupted run in ``run`` with its stored settings (only the runtime options
+    :data:`RUNTIME_OPTIONS` may change: where and how fast it computes), holding its lock."""
     with _run_lock(run, "nervkit fit --resume", DistContext.from_env().is_main):
         meta = run.read_meta()
         if model is not None and get_method(model).name != meta["method"]:
@@ -142,10 +160,10 @@ def resume_run(run: Run, *, model: str | None, progress: bool, write_video: bool
                               "settings (drop --model, or fit a new run in another folder)")
         stored_train = meta["train"]
         for key, value in train_overrides.items():
-            if key not in ("device", "threads") and key in stored_train and stored_train[key] != value:
+            if key not in RUNTIME_OPTIONS and key in stored_train and stored_train[key] != value:
                 raise ConfigError(f"--{key.replace('_', '-')} {value} differs from the run's {stored_train[key]}; "
                                   "a resumed run keeps its settings")
-        runtime = {k: v for k, v in train_overrides.items() if k in ("device", "threads")}
+        runtime = {k: v for k, v in train_overrides.items() if k in RUNTIME_OPTIONS}
         train_cfg = train_config(None, {**stored_train, **runtime})
         state = load_checkpoint(run.checkpoint) if run.checkpoint.is_file() else None
         if state is not None:
@@ -345,6 +363,8 @@ def provenance(train_cfg: TrainConfig) -> dict[str, Any]:
         "host": platform.node(),
         "device": device,
         "threads": train_cfg.threads or torch.get_num_threads(),
+        "precision": train_cfg.precision,
+        "compile": train_cfg.compile,
         "world_size": DistContext.from_env().world_size,
         "cwd": os.getcwd(),
     }

@@ -9,6 +9,10 @@ scale (``decode_frames_scaled``) or fractional positions (``decode_frames_at``).
 
 :func:`check_video_output` holds every check on a decoded-video output that can run before any work
 (the output policy of :mod:`nervkit.io.outputs` and the writer's options).
+
+``precision`` (``bf16``/``fp16``, :mod:`nervkit.precision`) decodes under that autocast and casts the
+frames back to float32; like fp32 it is deterministic: the same model on the same device decodes to the
+same frames every time.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .io import FrameRange, VideoWriter
 from .io.outputs import check_file_target, check_frame_folder_target, check_output
 from .io.writer import is_folder_output
 from .models import Representation
+from .precision import autocast, check_precision
 
 #: frames decoded at once: bounds the memory of every decode loop
 BATCH_FRAMES = 8
@@ -33,20 +38,34 @@ BATCH_FRAMES = 8
 
 def render_batches(model: Representation, *, indices: Sequence[int] | None = None,
                    positions: torch.Tensor | None = None, scale: float = 1.0,
-                   batch_size: int = BATCH_FRAMES) -> Iterator[torch.Tensor]:
+                   batch_size: int = BATCH_FRAMES, precision: str = "fp32") -> Iterator[torch.Tensor]:
     """Decoded frames of ``model`` in batches (n, 3, H, W) float in [0, 1], on the model's device.
 
     ``indices`` (default: every frame) at the fitted size, or rendered at ``scale`` × that size; or
-    ``positions``, fractional frame positions in [0, N − 1] (interpolation).
+    ``positions``, fractional frame positions in [0, N − 1] (interpolation). ``precision``: the
+    arithmetic of decoding (fp32, or autocast in bf16/fp16; the frames come back as float32).
     """
+    device = next(model.parameters(), torch.empty(0)).device
+    check_precision(precision, device)
+    for what in _batches(model, indices, positions, batch_size):
+        with torch.no_grad(), autocast(precision, device):
+            if isinstance(what, torch.Tensor):
+                frames = model.decode_frames_at(what)
+            else:
+                frames = model.decode_frames(what) if scale == 1 else model.decode_frames_scaled(what, scale)
+        yield frames.float()
+
+
+def _batches(model: Representation, indices: Sequence[int] | None, positions: torch.Tensor | None,
+             batch_size: int) -> Iterator[list[int] | torch.Tensor]:
+    """The batches of :func:`render_batches`: lists of frame indices, or tensors of fractional positions."""
     if positions is not None:
         for start in range(0, len(positions), batch_size):
-            yield model.decode_frames_at(positions[start : start + batch_size])
+            yield positions[start : start + batch_size]
         return
     idx = list(range(model.geometry.num_frames)) if indices is None else list(indices)
     for start in range(0, len(idx), batch_size):
-        chunk = idx[start : start + batch_size]
-        yield model.decode_frames(chunk) if scale == 1 else model.decode_frames_scaled(chunk, scale)
+        yield idx[start : start + batch_size]
 
 
 def render_to_file(model: Representation, output: str | os.PathLike[str], *, fps: float, lossless: bool = False,
@@ -61,11 +80,12 @@ def render_to_file(model: Representation, output: str | os.PathLike[str], *, fps
 
 def write_decoded(model: Representation, output: str | os.PathLike[str], *, fps: float, lossless: bool,
                   indices: list[int] | None = None, crf: int = 12, batch_size: int = BATCH_FRAMES,
-                  scale: float = 1.0) -> Path:
+                  scale: float = 1.0, precision: str = "fp32") -> Path:
     """Decode ``indices`` (default: all frames) of ``model`` into a video file or PNG folder
-    (``scale`` ≠ 1: rendered at scale × the fitted size, :meth:`Representation.decode_scaled`)."""
+    (``scale`` ≠ 1: rendered at scale × the fitted size, :meth:`Representation.decode_scaled`;
+    ``precision``: fp32, or autocast in bf16/fp16)."""
     return render_to_file(model, output, fps=fps, lossless=lossless, crf=crf, indices=indices, scale=scale,
-                          batch_size=batch_size)
+                          batch_size=batch_size, precision=precision)
 
 
 def select_frames(videos: Sequence[dict[str, Any]], num_frames: int, *, video: str | int | None = None,

@@ -9,7 +9,8 @@
   data segment (``VmData``), where set (``ulimit -v`` / ``ulimit -d``).
 
 Used by the frame store (in memory or memory-mapped) and by the model-size checks
-(:func:`nervkit.models.memory.check_model_memory`, the ``.nerv`` reader).
+(:func:`nervkit.models.memory.check_model_memory`, the ``.nerv`` reader). :func:`device_free_memory`
+says how much a CUDA device has free (whether the training frames can live there).
 """
 
 from __future__ import annotations
@@ -142,4 +143,20 @@ def _rlimit_headroom() -> list[int | None]:
     return [address_space_headroom(), _headroom("RLIMIT_DATA", "VmData")]
 
 
-__all__ = ["FALLBACK_BYTES", "address_space_headroom", "available_memory_bytes", "check_memory", "format_bytes"]
+def device_free_memory(device: object) -> int | None:
+    """Free bytes on accelerator ``device`` (a ``torch.device``; ``torch.cuda.mem_get_info``), or None for
+    the CPU and for devices that do not say (the frame store keeps its frames on the host then)."""
+    import torch
+
+    device = torch.device(device)  # type: ignore[arg-type]
+    if device.type != "cuda":
+        return None
+    try:
+        free, _ = torch.cuda.mem_get_info(device)
+    except (RuntimeError, AssertionError):
+        return None
+    return int(free)
+
+
+__all__ = ["FALLBACK_BYTES", "address_space_headroom", "available_memory_bytes", "check_memory", "device_free_memory",
+           "format_bytes"]

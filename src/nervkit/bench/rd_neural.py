@@ -5,6 +5,7 @@ while the settings, the fit and the encoder revision are the same."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from nervkit.bench.quality import measure_quality
 from nervkit.bench.results import RDResults
 from nervkit.compress.config import CompressConfig
 from nervkit.compress.model_codec import ENCODER_REVISION, read_nerv
-from nervkit.compression import compress
+from nervkit.compression import compress, method_defaults
 from nervkit.errors import ConfigError
 from nervkit.io.atomic import write_json_atomic
 from nervkit.io.convert import to_uint8
@@ -218,9 +219,13 @@ def _measured(run_dir: Path, nerv_path: Path, variant: Variant, reference: np.nd
               run_meta: dict, config: RDConfig, progress: bool) -> dict[str, Any]:
     """The RD point of ``run_dir`` compressed with ``variant`` — from its cache when measured with these
     settings, else measured now and cached beside the file."""
-    c = variant.compression
+    # the method's own recipe (HiNeRV: layer-scored pruning, symmetric quantizer, Quant-Noise), as compress applies it
+    recipe = method_defaults(run_meta["method"], {})
+    c = dataclasses.replace(variant.compression, **recipe)
+    variant = dataclasses.replace(variant, compression=c)
     settings = {"bits": c.bits, "embed_bits": c.embed_bits, "prune": c.prune, "finetune_epochs": c.finetune_epochs,
                 "qat_epochs": c.qat_epochs, "rd_lambda": c.rd_lambda, "rd_epochs": c.rd_epochs, "vmaf": config.vmaf,
+                **({"recipe": recipe} if recipe else {}),
                 "fit_created": run_meta.get("created"), "encoder_revision": ENCODER_REVISION}
     cache = nerv_path.with_suffix(".json")
     point = cached_point(cache, settings) if nerv_path.is_file() else None

@@ -136,6 +136,11 @@ def add_decode(sub: Subparsers) -> None:
     dec = _add(sub, "decode", "decode a run to a video or PNG frames", [video_output(), frame_selection()],
                description="Decode the frames of a fitted run.")
     dec.add_argument("run", help="run folder written by nervkit fit")
+    dec.add_argument("--device", default="cpu", help="where to decode: cpu, cuda, cuda:N or auto (CUDA when present) "
+                     "[default: cpu]")
+    dec.add_argument("--precision", default="fp32", metavar="{fp32,bf16,fp16}",
+                     help="arithmetic of decoding: fp32, or bf16/fp16 autocast (faster on GPUs; deterministic on "
+                          "the same device) [default: fp32]")
     dec.set_defaults(handler=commands.cmd_decode)
 
 
@@ -177,7 +182,10 @@ def add_eval(sub: Subparsers) -> None:
 
 def add_compress(sub: Subparsers) -> None:
     comp = _add(sub, "compress", "quantize + entropy-code a run into a .nerv file", [json_output()],
-                description="Write a self-contained .nerv file; print its size, bpp and decoded quality.")
+                description="Write a self-contained .nerv file; print its size, bpp and decoded quality. The "
+                            "run's method may bring its own compression recipe (e.g. HiNeRV's pruning score, "
+                            "quantizer and Quant-Noise): it replaces the defaults below for the options not given "
+                            "(the report's method_defaults).")
     comp.add_argument("run", help="run folder written by nervkit fit")
     comp.add_argument("-o", "--out", required=True, help="output .nerv file")
     comp.set_defaults(compress_fields=add_dataclass_options(comp.add_argument_group("compression"), CompressConfig))
@@ -197,6 +205,9 @@ def add_decompress(sub: Subparsers) -> None:
                      "(super-resolution; coordinate-based methods: nvp) [default: 1]")
     dcp.add_argument("--device", default="auto", help="where to decode: auto (CUDA when present), cpu, cuda; a file "
                      "decodes to bit-identical frames on the same kind of device [default: auto]")
+    dcp.add_argument("--precision", default="fp32", metavar="{fp32,bf16,fp16}",
+                     help="arithmetic of decoding: fp32, or bf16/fp16 autocast (faster on GPUs; deterministic on "
+                          "the same device) [default: fp32]")
     dcp.set_defaults(handler=commands.cmd_decompress)
 
 

@@ -132,7 +132,7 @@ def _size_text(size: Any) -> str | None:
 
 # -- decoding and tasks -----------------------------------------------------------------------------------
 def cmd_decode(args: argparse.Namespace) -> int:
-    _print(f"wrote {api.decode(args.run, args.out, lossless=args.lossless, frames=args.frames, crf=args.crf, video=args.video)}")
+    _print(f"wrote {api.decode(args.run, args.out, lossless=args.lossless, frames=args.frames, crf=args.crf, video=args.video, device=args.device, precision=args.precision)}")
     return 0
 
 
@@ -171,9 +171,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # -- files ------------------------------------------------------------------------------------------------
 def cmd_compress(args: argparse.Namespace) -> int:
-    config = config_from_dict(CompressConfig, collect(args, args.compress_fields))  # compress() checks it
-    report = compression.compress(args.run, args.out, config, evaluate=not args.no_eval, device=args.device,
-                                  progress=not args.quiet)
+    given = collect(args, args.compress_fields)
+    config = config_from_dict(CompressConfig, given)  # typed here, checked by compress()
+    # only the options given: the run's method's own recipe (compress_defaults) fills in the others
+    report = compression.compress(args.run, args.out, **{k: getattr(config, k) for k in given},
+                                  evaluate=not args.no_eval, device=args.device, progress=not args.quiet)
     for note in report.get("notes", []):
         print(f"nervkit: note: {note}", file=sys.stderr)
     return _result(args, report, fmt.compress_lines(report))
@@ -181,7 +183,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 def cmd_decompress(args: argparse.Namespace) -> int:
     out = compression.decompress(args.file, args.out, frames=args.frames, lossless=args.lossless, crf=args.crf,
-                                 device=args.device, scale=args.scale, video=args.video)
+                                 device=args.device, scale=args.scale, video=args.video, precision=args.precision)
     _print(f"wrote {out}")
     return 0
 

@@ -132,9 +132,13 @@ def model_lines(specs: list[Any]) -> list[str]:
 
 def compress_lines(report: dict[str, Any]) -> list[str]:
     pruned = f", {100 * report['sparsity']:.0f} % pruned" if report["prune"] else ""
-    weights = "learned quantizers" if report.get("rate") else f"{report['bits']}-bit weights"
+    symmetric = "symmetric " if report.get("quantizer") == "symmetric" else ""
+    weights = "learned quantizers" if report.get("rate") else f"{report['bits']}-bit {symmetric}weights"
     lines = [f"wrote {report['file']}: {report['bytes']:,} bytes, {report['bpp']:.4f} bpp "
              f"({report['frames']} frames {report['size'][0]}x{report['size'][1]}, {weights}{pruned})"]
+    if report.get("method_defaults"):
+        lines.append("the method's own compression recipe: "
+                     + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in report["method_defaults"].items()))
     rate = report.get("rate")
     if rate:
         target = f", target {rate['target_bpp']:g} bpp" if rate.get("target_bpp") else ""

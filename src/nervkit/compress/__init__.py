@@ -1,7 +1,10 @@
 """Compression of fitted representations: quantization, entropy coding and the ``.nerv`` container.
 
-* :mod:`.quantize` — uniform min/max quantization (per tensor or per output channel), straight-through
-  fake quantization for QAT;
+* :mod:`.quantize` — uniform min/max quantization (per tensor or per output channel; HNeRV) or symmetric
+  per-slice quantization (HiNeRV), one stored form; straight-through fake quantization for QAT;
+* :mod:`.prune` — global one-shot pruning by |w| (NeRV) or |w| / sqrt(the tensor's non-zeros) (HiNeRV);
+* :mod:`.qat` — quantization-aware fine-tuning through the file's quantizer, optionally with Quant-Noise
+  (Fan et al., ICLR 2021);
 * :mod:`.entropy` — lossless ANS coding of integer symbols with their own histogram, plus the
   entropy / Huffman reference costs;
 * :mod:`.container` — the ``.nerv`` file: magic, version, CRC-checked sections, end marker;

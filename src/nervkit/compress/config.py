@@ -4,7 +4,10 @@ default (its field help is ``nervkit compress --help``; ``nervkit bench rd`` reu
 The Python API builds it from keywords (``nervkit.compress(run, out, bits=6)``), the CLI from text
 (``config_from_dict``); :meth:`CompressConfig.validate` refuses what is out of range, or of the wrong
 type (``bits=8.5`` and ``bits="8"`` are refused, never truncated or parsed), with a one-line
-:class:`~nervkit.errors.ConfigError` naming the CLI option.
+:class:`~nervkit.errors.ConfigError` naming the CLI option. A method's own recipe
+(``register_method(compress_defaults=…)``, e.g. HiNeRV's ``prune_score="layer"``, ``quantizer="symmetric"``,
+``qat_noise=0.9``) fills in, in ``nervkit.compress``, the settings given neither as keywords nor as a config
+object.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from typing import Any
 from ..errors import ConfigError
 from ..models.config import option, validate_choices
 from .learned_quant import RateOptions, rate_option
-from .quantize import MAX_BITS, MIN_BITS
+from .quantize import MAX_BITS, MIN_BITS, QUANTIZERS
 
 #: how latent grids (NVP) are stored: ``codec`` = JPEG images / HEVC videos through ffmpeg, ``weights`` =
 #: like weights (``bits`` + entropy coding)
 LATENT_CODECS = ("codec", "weights")
 #: the most fine-tuning epochs ``compress`` accepts
 MAX_EPOCHS = 100_000
+#: how pruning ranks the weights (:mod:`.prune`): ``magnitude`` = |w| (NeRV), ``layer`` = |w| / sqrt(the
+#: tensor's non-zero count) (HiNeRV)
+PRUNE_SCORES = ("magnitude", "layer")
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,18 @@ class CompressConfig:
     bits: int = option(8, "bits per weight")
     embed_bits: int = option(6, "bits per per-frame embedding value")
     prune: float = option(0.0, "fraction of weights REMOVED by global magnitude pruning, e.g. 0.2")
+    prune_score: str = option("magnitude", "how pruning ranks the weights: magnitude = |w| (NeRV), layer = |w| / "
+                                           "sqrt(non-zero weights of its tensor), which prunes large layers more "
+                                           "(HiNeRV)", choices=PRUNE_SCORES)
     finetune_epochs: int = option(0, "epochs of fine-tuning after pruning (masks fixed)")
     qat_epochs: int = option(0, "epochs of quantization-aware fine-tuning (straight-through)")
+    qat_noise: float = option(1.0, "quantization-aware fine-tuning: fraction of the weights replaced by their "
+                                   "quantized value on each forward, the rest kept in float (Quant-Noise; "
+                                   "HiNeRV 0.9); in (0, 1], 1 = all quantized")
+    quantizer: str = option("minmax", "how weights are quantized: minmax = a min/max range per tensor or per "
+                                      "output channel, chosen at equal rate (HNeRV); symmetric = scale 2·max|w| / "
+                                      "(2^bits − 1) per output channel, zero kept exact (HiNeRV)",
+                            choices=QUANTIZERS)
     rd_lambda: float = option(0.0, "rate-distortion fine-tuning: λ of loss = distortion + λ · bits per pixel, with "
                                    "learned quantization steps and the file's entropy models (needs --rd-epochs; "
                                    "default for a run fitted with --rate-lambda: its own λ)")
@@ -63,7 +79,7 @@ class CompressConfig:
             value = getattr(self, name)
             if isinstance(value, numbers.Integral) and not isinstance(value, bool):
                 object.__setattr__(self, name, int(value))
-        for name in ("prune", "rd_lambda", "target_bpp", "ste_fraction"):
+        for name in ("prune", "qat_noise", "rd_lambda", "target_bpp", "ste_fraction"):
             value = getattr(self, name)
             if isinstance(value, numbers.Real) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
@@ -81,7 +97,11 @@ class CompressConfig:
         if not 0.0 <= self.prune < 1.0:
             raise ConfigError(f"--prune is the fraction of weights removed and must be in [0, 1), "
                               f"got {self.prune}")
-        validate_choices(self)  # --latent-codec
+        if (not isinstance(self.qat_noise, float) or not math.isfinite(self.qat_noise)
+                or not 0.0 < self.qat_noise <= 1.0):
+            raise ConfigError(f"--qat-noise is the fraction of weights quantized on each forward and must be in "
+                              f"(0, 1], got {self.qat_noise!r}")
+        validate_choices(self)  # --latent-codec, --prune-score, --quantizer
         if not isinstance(self.evaluate, bool):
             raise ConfigError(f"evaluate must be True or False, got {self.evaluate!r}")
         if not isinstance(self.device, str):

@@ -181,6 +181,8 @@ def _header(model: Representation, config: CompressConfig, video: dict[str, Any]
         "geometry": model.geometry.to_dict(),
         "output_size": list(model.output_size),
         "quantization": {"bits": config.bits, "embed_bits": config.embed_bits,
+                         # informational (the decoder needs no more than the payloads): HiNeRV's rule
+                         **({"quantizer": config.quantizer} if config.quantizer != "minmax" else {}),
                          **({"latent": config.latent_settings()} if latent else {}),
                          **({"rate_trained": True, "entropy_model": rate.options.entropy_model} if rate else {})},
         "video": video or {},

@@ -1,19 +1,31 @@
-"""Global magnitude pruning (NeRV §3.3 / spec §2.4, with the fraction meaning what it says).
+"""Global one-shot pruning (NeRV §3.3 / spec §2.4, with the fraction meaning what it says).
 
 ``fraction`` is the share of prunable weights **removed** (the official NeRV flag meant the share
 kept). Prunable: every weight matrix / conv kernel (≥ 2 dims) except the modules a method lists in
-``Representation.prune_exclude`` (NeRV: the output head); biases are never pruned. One global
-L1-magnitude ranking over all prunable weights decides; the masks stay fixed while fine-tuning
-(re-applied after every optimizer step), and the file codes them as a sparse bitmask.
+``Representation.prune_exclude`` (NeRV: the output head; grids and encoders where a method lists them);
+biases are never pruned. One global ranking over all prunable weights decides, by a score per weight:
+
+* ``magnitude`` (default): ``|w|``, L1-magnitude pruning as in NeRV;
+* ``layer``: ``|w| / sqrt(n)``, ``n`` the number of non-zero weights of the weight's tensor (HiNeRV:
+  Kwan et al., NeurIPS 2023, and the official ``compression/prune_utils.py`` with ``--prune-weight 0.5``).
+  A weight of a large layer must be larger to survive, so large layers lose more than small ones, whose
+  few weights each matter more.
+
+The weights with the ``round(fraction · N)`` smallest scores (and any tied with the last of them) are
+removed; the masks stay fixed while fine-tuning (re-applied after every optimizer step), and the file codes
+them as a sparse bitmask (min/max quantizer) or as exact zero codes (symmetric quantizer, :mod:`.quantize`).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch.nn.utils import parametrize
 
 from ..errors import ConfigError
 from ..models import Representation
+from .config import PRUNE_SCORES
 
 
 def prunable_parameters(model: Representation) -> dict[str, torch.nn.Parameter]:
@@ -25,19 +37,40 @@ def prunable_parameters(model: Representation) -> dict[str, torch.nn.Parameter]:
     }
 
 
-def magnitude_masks(model: Representation, fraction: float) -> dict[str, torch.Tensor]:
-    """Boolean keep-masks removing the ``fraction`` of prunable weights with the smallest |w|."""
+def prune_scores(params: dict[str, torch.Tensor], score: str = "magnitude") -> dict[str, torch.Tensor]:
+    """The score of every weight of ``params`` (module docstring): ``magnitude`` = |w|, ``layer`` =
+    |w| / sqrt(non-zero weights of its tensor); float32, the weight's shape."""
+    if score not in PRUNE_SCORES:
+        raise ConfigError(f"--prune-score must be one of {', '.join(PRUNE_SCORES)}; got {score!r}")
+    out = {}
+    for name, p in params.items():
+        magnitude = p.detach().abs().float()
+        if score == "layer":
+            magnitude = magnitude / math.sqrt(max(int(torch.count_nonzero(p)), 1))
+        out[name] = magnitude
+    return out
+
+
+def prune_masks(model: Representation, fraction: float, score: str = "magnitude") -> dict[str, torch.Tensor]:
+    """Boolean keep-masks removing the ``fraction`` of prunable weights with the smallest ``score``
+    (``magnitude`` or ``layer``, module docstring), ranked globally over all prunable tensors."""
     if not 0.0 <= fraction < 1.0:
         raise ConfigError(f"--prune is the fraction of weights removed and must be in [0, 1), got {fraction}")
     params = prunable_parameters(model)
     if not params:
         return {}
-    magnitudes = torch.cat([p.detach().abs().flatten() for p in params.values()])
-    k = int(round(fraction * magnitudes.numel()))
+    scores = prune_scores(params, score)
+    flat = torch.cat([s.flatten() for s in scores.values()])
+    k = int(round(fraction * flat.numel()))
     if k == 0:
         return {name: torch.ones_like(p, dtype=torch.bool) for name, p in params.items()}
-    threshold = magnitudes.kthvalue(k).values
-    return {name: p.detach().abs() > threshold for name, p in params.items()}
+    threshold = flat.kthvalue(k).values
+    return {name: s > threshold for name, s in scores.items()}
+
+
+def magnitude_masks(model: Representation, fraction: float) -> dict[str, torch.Tensor]:
+    """Boolean keep-masks removing the ``fraction`` of prunable weights with the smallest |w|."""
+    return prune_masks(model, fraction, "magnitude")
 
 
 @torch.no_grad()

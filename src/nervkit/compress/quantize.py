@@ -1,4 +1,5 @@
-"""Uniform min/max quantization of weight tensors to ``b`` bits (1..16), as in HNeRV.
+"""Uniform quantization of weight tensors to ``b`` bits (1..16): min/max as in HNeRV (the default), or
+symmetric per slice as in HiNeRV (``quantizer="symmetric"``, below); both in the same stored form.
 
 HNeRV (Chen et al., CVPR 2023, "HNeRV: A Hybrid Neural Representation for Videos", section on model
 compression) quantizes each tensor with its own range::
@@ -23,6 +24,28 @@ keep the per-tensor form). Per-channel ranges spread every row over all ``2**b``
 accuracy with entropy: on the 1.5 M NeRV of the RD benchmark, forcing one range per tensor made the
 8-bit file 22 % smaller for 0.06 dB, far better than the accuracy that per-channel ranges bought.
 
+**Symmetric per-slice quantization** (``quantizer="symmetric"``, HiNeRV: Kwan et al., NeurIPS 2023,
+"HiNeRV: Video Compression with Hierarchical Encoding-based Neural Representation", official code
+hmkx/HiNeRV ``compression/quant_utils.py``) is the other rule. Every tensor of >= 2 dims gets one scale
+per output channel (axis 0, the slice ``w[c]``)::
+
+    scale = 2 * max|w[c]| / (2**b - 1)
+    q     = clamp(round(w / scale), -2**(b-1), 2**(b-1) - 1)
+
+It needs no new payload: it is written in the min/max form above with ``min = -2**(b-1) * scale``
+(exact in float32: a power of two) and the codes shifted to ``u = q + 2**(b-1)`` in ``0 .. 2**b - 1``,
+so every decoder reproduces it with the same normative formula ``scale * u + min``. Zero is code
+``2**(b-1)`` and decodes to exactly 0 (``scale * 2**(b-1)`` is exact and cancels ``min``), so pruned
+weights stay pruned without a sparsity mask. The reconstruction equals HiNeRV's ``scale * q`` up to one
+float32 rounding of ``scale * u``. ``scale`` is computed as ``max|w| / (2**(b-1) - 1/2)``, the same
+correctly rounded float32 quotient as ``2 max|w| / (2**b - 1)`` without the overflow of ``2 max|w|``.
+The official code adds ``1e-6`` to the scale to avoid dividing by zero; here a slice that is all zeros
+(or whose scale underflows) stores ``scale = 0`` and decodes to 0, and ``|w| = max|w|`` lands on
+``±(2**(b-1) - 1/2)`` before rounding, which the clamp keeps in range, so no epsilon is needed (it would
+widen small scales by a weight-dependent amount: 1e-6 is 1.3 % of an 8-bit scale for ``max|w| = 0.01``).
+Tensors of fewer than 2 dims (biases, which HiNeRV leaves in float) and empty tensors keep the
+min/max rule.
+
 **Reproducibility.** ``min`` and ``scale`` are float32, computed in float32 (``scale`` is the
 float32 quotient of the float32 difference ``max - min`` by ``2**b - 1``). Dequantization is the
 fixed two-step float32 formula ``p = scale * float32(q)`` then ``w_hat = p + min``: two correctly
@@ -46,6 +69,9 @@ import torch
 from ..errors import ModelError
 
 MIN_BITS, MAX_BITS = 1, 16
+#: the quantization rules: ``minmax`` (HNeRV's, per tensor or per channel chosen at equal rate) and
+#: ``symmetric`` (HiNeRV's per-slice symmetric rule for tensors of >= 2 dims); module docstring
+QUANTIZERS = ("minmax", "symmetric")
 #: bits one stored range takes in a .nerv file (float32 min + float32 scale)
 RANGE_BITS = 64
 
@@ -123,12 +149,32 @@ def _candidate(t32: torch.Tensor, bits: int, axis: int | None):
     return q, mins, scales, w_hat.reshape(t32.shape), float(err)
 
 
-def _select(t: torch.Tensor, bits: int, per_channel: bool | None):
+def _symmetric_candidate(t32: torch.Tensor, bits: int):
+    """HiNeRV's symmetric rule, one scale per slice of axis 0, in the min/max form (module docstring)."""
+    rows = t32.reshape(t32.shape[0], -1)
+    half = float(1 << (bits - 1))
+    amax = rows.abs().amax(dim=1)
+    scales = amax / torch.tensor(half - 0.5, dtype=torch.float32, device=rows.device)
+    live = scales > 0
+    mins = torch.where(live, scales * -half, torch.zeros_like(scales))  # exact: a power of two
+    safe = torch.where(live, scales, torch.ones_like(scales))
+    q = torch.round(rows / safe[:, None]).clamp_(-half, half - 1.0) + half
+    q = torch.where(live[:, None], q, torch.full_like(q, half))  # an all-zero slice: the zero code
+    w_hat = _reconstruct(q, mins, scales)
+    err = (w_hat - rows).abs().mean()
+    return q, mins, scales, w_hat.reshape(t32.shape), float(err)
+
+
+def _select(t: torch.Tensor, bits: int, per_channel: bool | None, quantizer: str = "minmax"):
     _check_bits(bits)
+    if quantizer not in QUANTIZERS:
+        raise ValueError(f"quantizer must be one of {', '.join(QUANTIZERS)}, got {quantizer!r}")
     t32 = t.detach().to(torch.float32)
     if t32.numel() and not bool(torch.isfinite(t32).all()):
         raise ModelError("cannot quantize a tensor with NaN or infinite values")
     can_channel = t32.dim() >= 2 and t32.shape[0] > 0
+    if quantizer == "symmetric" and can_channel and t32.numel():
+        return 0, _symmetric_candidate(t32, bits)
     if per_channel and not can_channel:
         raise ValueError("per-channel quantization needs a tensor with >= 2 dims and >= 1 channel")
     if t32.numel() == 0:
@@ -154,14 +200,17 @@ def _entropy_bits_per_code(q: torch.Tensor) -> float:
     return float(-(p * torch.log2(p)).sum())
 
 
-def quantize(t: torch.Tensor, bits: int, *, per_channel: bool | None = None) -> QuantizedTensor:
+def quantize(t: torch.Tensor, bits: int, *, per_channel: bool | None = None,
+             quantizer: str = "minmax") -> QuantizedTensor:
     """Quantize ``t`` to ``bits`` bits (1..16).
 
     ``per_channel``: ``True`` forces one range per output channel (axis 0), ``False`` one range for
     the whole tensor, ``None`` (default) picks the candidate with the smaller error at equal rate
-    (entropy of the codes + stored ranges; see the module docstring). Raises :class:`~nervkit.errors.ModelError` for non-finite values.
+    (entropy of the codes + stored ranges; see the module docstring). ``quantizer="symmetric"``:
+    HiNeRV's symmetric per-slice rule for a tensor of >= 2 dims (``per_channel`` does not apply to it);
+    other tensors keep the min/max rule. Raises :class:`~nervkit.errors.ModelError` for non-finite values.
     """
-    axis, (q, mins, scales, _, _) = _select(t, bits, per_channel)
+    axis, (q, mins, scales, _, _) = _select(t, bits, per_channel, quantizer)
     return QuantizedTensor(
         shape=tuple(int(s) for s in t.shape),
         bits=int(bits),
@@ -193,11 +242,12 @@ class _StraightThrough(torch.autograd.Function):
         return grad, None
 
 
-def fake_quantize(t: torch.Tensor, bits: int, *, per_channel: bool | None = None) -> torch.Tensor:
+def fake_quantize(t: torch.Tensor, bits: int, *, per_channel: bool | None = None,
+                  quantizer: str = "minmax") -> torch.Tensor:
     """Straight-through fake quantization for quantization-aware training.
 
-    Forward: the values of ``dequantize(quantize(t, bits, per_channel=...))`` (same rule, same
-    candidate choice, same float32 formula), in ``t``'s dtype and device. Backward: identity.
+    Forward: the values of ``dequantize(quantize(t, bits, per_channel=..., quantizer=...))`` (same rule,
+    same candidate choice, same float32 formula), in ``t``'s dtype and device. Backward: identity.
     """
-    _, (_, _, _, w_hat, _) = _select(t, bits, per_channel)
+    _, (_, _, _, w_hat, _) = _select(t, bits, per_channel, quantizer)
     return _StraightThrough.apply(t, w_hat.to(t.dtype))

@@ -19,9 +19,12 @@ hevc      (C, T, H, W) feature videos, one 4:0:0 HEVC stream per channel        
 quantizer for (:mod:`.learned_quant`) is ``learned``; otherwise a storage kind that has an image or
 video codec (:data:`STORAGES`) uses it when ``latent_codec`` is ``codec``; otherwise a non-float tensor
 goes raw, a float tensor of at least 2 dims with at least :data:`SPARSE_THRESHOLD` exact zeros (pruned)
-sparse, and any other float tensor as a quantized tensor. A new storage kind (D-NeRV's ``key_frames``
-coded with an image codec) is one entry of :data:`STORAGES`, plus one of :data:`SECTION_CODECS` if it
-needs a codec of its own.
+sparse — unless the quantizer is ``symmetric`` (HiNeRV's), whose zero code decodes to exactly 0 with the
+tensor's per-slice scales, so a pruned tensor stays one quantized tensor (the order-0 entropy of its codes
+is at most that of a keep-mask plus the same non-zero codes) — and any other float tensor as a quantized
+tensor (``bits`` and ``quantizer`` of the settings, :mod:`.quantize`). A new storage kind (D-NeRV's
+``key_frames`` coded with an image codec) is one entry of :data:`STORAGES`, plus one of
+:data:`SECTION_CODECS` if it needs a codec of its own.
 """
 
 from __future__ import annotations
@@ -119,7 +122,8 @@ def _encoded_by_rate_model(tensor: torch.Tensor, config: CompressConfig, bits: i
 SECTION_CODECS: dict[str, SectionCodec] = {
     codec.kind: codec
     for codec in (
-        SectionCodec("tensor", lambda t, config, bits: encode_quantized(quantize(t.float(), bits)),
+        SectionCodec("tensor", lambda t, config, bits: encode_quantized(quantize(t.float(), bits,
+                                                                                quantizer=config.quantizer)),
                      lambda payload: dequantize(decode_quantized(payload)), _peek_tensor),
         SectionCodec("sparse", lambda t, config, bits: encode_sparse(t, bits), decode_sparse,
                      lambda data, where: tuple(read_shape(data, 0)[0])),
@@ -144,9 +148,16 @@ def choose_section(storage: str, tensor: torch.Tensor, config: CompressConfig) -
         return media
     if not tensor.is_floating_point():
         return "raw"
-    if tensor.ndim >= 2 and float((tensor == 0).float().mean()) >= SPARSE_THRESHOLD:
+    if is_sparse(tensor, config):
         return "sparse"
     return "tensor"
+
+
+def is_sparse(tensor: torch.Tensor, config: CompressConfig) -> bool:
+    """Whether the float ``tensor`` is coded as mask + non-zeros (module docstring): a pruned tensor (>= 2 dims,
+    at least :data:`SPARSE_THRESHOLD` exact zeros) under the min/max quantizer."""
+    return (config.quantizer == "minmax" and tensor.ndim >= 2
+            and float((tensor == 0).float().mean()) >= SPARSE_THRESHOLD)
 
 
 def bit_depth(storage: str, config: CompressConfig, min_bits: int = 0) -> int:

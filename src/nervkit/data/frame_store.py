@@ -13,6 +13,9 @@ any ``ENOMEM``/``ENOSPC``/``EFBIG``/``EDQUOT`` while creating the cache, is a on
 :class:`~nervkit.errors.ConfigError` naming the frame count, size and bytes needed and what to do
 (a smaller ``--size`` or fewer ``--frames``). The cache file's disk space is reserved when it is
 created, so a disk that fills up later cannot kill the process while frames are written.
+
+Training on a GPU puts a copy of the frames on the device when they take less than a quarter of its
+free memory (:meth:`FrameStore.on_device`): batches and evaluations then never copy frames from the host.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +31,7 @@ import torch
 
 from ..errors import ConfigError, InputError
 from ..io import FrameRange, iter_frames, probe_video
-from ..resources import address_space_headroom, available_memory_bytes, format_bytes
+from ..resources import address_space_headroom, available_memory_bytes, device_free_memory, format_bytes
 
 #: errno values of "the machine cannot hold this" while creating or filling the frame cache.
 _NO_ROOM = {
@@ -42,6 +45,8 @@ _CANNOT_RESERVE = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS, errno.ENODEV}
 _ADVICE = "use a smaller --size or fewer --frames"
 #: free disk space the frame cache leaves for the run's checkpoints and outputs
 _DISK_MARGIN = 512 << 20
+#: the share of an accelerator's free memory the training frames may take there (:meth:`FrameStore.on_device`)
+DEVICE_SHARE = 0.25
 
 
 def _free_disk_bytes(folder: Path) -> int | None:
@@ -88,8 +93,8 @@ class FrameStore:
         return self.frames.shape[3]
 
     def get(self, indices: torch.Tensor | list[int]) -> torch.Tensor:
-        """Float frames in [0, 1] at ``indices`` (n, 3, H, W)."""
-        idx = torch.as_tensor(indices, dtype=torch.long)
+        """Float frames in [0, 1] at ``indices`` (n, 3, H, W), where the frames are (:attr:`device`)."""
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.frames.device)
         return self.frames[idx].to(torch.float32).div_(255.0)
 
     def neighbours(self, indices: torch.Tensor | list[int]) -> torch.Tensor:
@@ -111,6 +116,24 @@ class FrameStore:
         ends = counts.cumsum(0)
         video = torch.searchsorted(ends, indices, right=True)
         return ends[video] - counts[video], ends[video] - 1
+
+    @property
+    def device(self) -> torch.device:
+        """Where the frames are (the CPU, unless :meth:`on_device` moved them)."""
+        return self.frames.device
+
+    def on_device(self, device: torch.device | str, *, share: float = DEVICE_SHARE) -> FrameStore:
+        """This store with its frames on accelerator ``device`` when they take less than ``share`` of its
+        free memory (uint8, as stored), so that batches and evaluation read them without host-to-device
+        copies; else (and on the CPU) this store itself. The store is not changed: the moved one is a copy
+        (``memory_mapped`` False), and :meth:`get` then returns frames on that device."""
+        device = torch.device(device)
+        if device.type == "cpu" or self.frames.device == device:
+            return self
+        free = device_free_memory(device)
+        if free is None or self.frames.numel() >= share * free:
+            return self
+        return replace(self, frames=self.frames.to(device), memory_mapped=False)
 
     @classmethod
     def from_tensor(cls, frames: torch.Tensor, fps: float = 25.0) -> FrameStore:

@@ -125,15 +125,17 @@ class PatchSampler:
         (ph, pw), (oh, ow) = self.shape, self.output_size
         h, w = self.store.height, self.store.width
         unique, where = torch.unique(frames, return_inverse=True)
-        images = torch.zeros(len(unique), 3, oh, ow)
-        images[:, :, :h, :w] = self.store.get(unique)
+        frames_in = self.store.get(unique)  # on the training device when the store was moved there
+        images = frames_in.new_zeros(len(unique), 3, oh, ow)
+        images[:, :, :h, :w] = frames_in
         target = torch.stack([images[i, :, y:y + ph, x:x + pw]
                               for i, y, x in zip(where.tolist(), rows.tolist(), cols.tolist())])
         weight = None
         if self.loss_mask is not None or (oh, ow) != (h, w):
-            counted = torch.zeros(len(unique), 1, oh, ow)
+            counted = frames_in.new_zeros(len(unique), 1, oh, ow)
             mask = self.loss_mask
             counted[:, :, :h, :w] = 1.0 if mask is None else (mask if mask.shape[0] == 1 else mask[unique])
             weight = torch.stack([counted[i, :, y:y + ph, x:x + pw]
                                   for i, y, x in zip(where.tolist(), rows.tolist(), cols.tolist())])
-        return PatchBatch(frames, rows, cols, target, weight)
+        device = frames_in.device
+        return PatchBatch(frames.to(device), rows.to(device), cols.to(device), target, weight)

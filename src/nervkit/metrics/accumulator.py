@@ -20,17 +20,21 @@ class QualityAccumulator:
 
     Every frame is scored on its own, so the result does not depend on how the frames were batched.
     All batches must have the same frame size. With ``ms_ssim=False`` MS-SSIM is skipped (faster).
+    The per-frame values stay where the frames are (a GPU) until :meth:`result`, which copies them to
+    the host once: no host round trip per frame or per batch.
     """
 
     def __init__(self, *, ms_ssim: bool = True) -> None:
         self._with_ms_ssim = ms_ssim
         self._size: tuple[int, int] | None = None
-        self._mse: list[float] = []
-        self._ssim: list[float] = []
-        self._ms_ssim: list[float] = []
+        self._frames = 0
+        # per batch, (n,) float64 tensors on the frames' device
+        self._mse: list[Tensor] = []
+        self._ssim: list[Tensor] = []
+        self._ms_ssim: list[Tensor] = []
 
     def __len__(self) -> int:
-        return len(self._mse)
+        return self._frames
 
     @torch.no_grad()
     def update(self, pred: Tensor, target: Tensor) -> None:
@@ -48,19 +52,25 @@ class QualityAccumulator:
                 f"frame size changed from {self._size[0]}x{self._size[1]} to {size[0]}x{size[1]} (HxW) "
                 "between batches"
             )
-        self._mse.extend(mse_per_frame(pred, target).double().tolist())
-        self._ssim.extend(ssim(pred, target).double().tolist())
+        self._mse.append(mse_per_frame(pred, target).detach().double())
+        self._ssim.append(ssim(pred, target).detach().double())
         if self._with_ms_ssim:
-            self._ms_ssim.extend(ms_ssim(pred, target).double().tolist())
+            self._ms_ssim.append(ms_ssim(pred, target).detach().double())
+        self._frames += int(pred.shape[0])
 
     def result(self, *, reference: str | None = None, distorted: str | None = None) -> QualityReport:
         """The summary of all frames seen so far (InputError if there were none)."""
-        if self._size is None or not self._mse:
+        if self._size is None or not self._frames:
             raise InputError("no frames were evaluated")
         height, width = self._size
-        n = len(self._mse)
-        psnr = psnr_from_mse(torch.tensor(self._mse, dtype=torch.float64)).tolist()
-        mean_mse = math.fsum(self._mse) / n
+        n = self._frames
+        # one copy to the host of every per-frame value (the only synchronisation with a GPU)
+        parts = [self._mse, self._ssim] + ([self._ms_ssim] if self._with_ms_ssim else [])
+        values = torch.stack([torch.cat(p) for p in parts]).cpu()
+        mse, ssim_values = values[0].tolist(), values[1].tolist()
+        ms_ssim_values = values[2].tolist() if self._with_ms_ssim else []
+        psnr = psnr_from_mse(torch.tensor(mse, dtype=torch.float64)).tolist()
+        mean_mse = math.fsum(mse) / n
         settings = ms_ssim_settings(height, width) if self._with_ms_ssim else None
         return QualityReport(
             frames=n,
@@ -69,12 +79,12 @@ class QualityAccumulator:
             psnr=math.fsum(psnr) / n,
             psnr_global=float(psnr_from_mse(torch.tensor(mean_mse, dtype=torch.float64))),
             mse=mean_mse,
-            ssim=math.fsum(self._ssim) / n,
-            ms_ssim=math.fsum(self._ms_ssim) / n if self._with_ms_ssim else None,
+            ssim=math.fsum(ssim_values) / n,
+            ms_ssim=math.fsum(ms_ssim_values) / n if self._with_ms_ssim else None,
             psnr_per_frame=psnr,
-            mse_per_frame=list(self._mse),
-            ssim_per_frame=list(self._ssim),
-            ms_ssim_per_frame=list(self._ms_ssim) if self._with_ms_ssim else None,
+            mse_per_frame=mse,
+            ssim_per_frame=ssim_values,
+            ms_ssim_per_frame=ms_ssim_values if self._with_ms_ssim else None,
             ssim_window=ssim_window(height, width),
             ms_ssim_window=None if settings is None else settings.win_size,
             ms_ssim_weights=None if settings is None else settings.weights,

@@ -75,32 +75,32 @@ class RegionAccumulator:
     """Streams batches into PSNR / SSIM inside a region (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._sse: list[float] = []
-        self._count: list[float] = []
-        self._ssim: list[float] = []
+        # per batch, (3, n) float64 tensors (squared-error sums, value counts, SSIM) on the frames' device,
+        # copied to the host once, by :meth:`result`
+        self._batches: list[Tensor] = []
 
     @torch.no_grad()
     def update(self, pred: Tensor, target: Tensor, region: Tensor) -> None:
         sse, count = masked_mse_per_frame(pred, target, region)
-        self._sse.extend(sse.tolist())
-        self._count.extend(count.tolist())
-        self._ssim.extend(masked_ssim_per_frame(pred, target, region).tolist())
+        self._batches.append(torch.stack([sse, count, masked_ssim_per_frame(pred, target, region)]))
 
     def result(self) -> dict[str, Any]:
         """``frames`` (with a non-empty region), ``values`` inside, ``psnr``, ``psnr_global``, ``ssim``,
         ``per_frame`` (None for frames with an empty region)."""
+        values = torch.cat(self._batches, 1).cpu() if self._batches else torch.zeros(3, 0, dtype=torch.float64)
+        sses, counts, ssims = (row.tolist() for row in values)
         psnr: list[float | None] = []
-        for sse, count in zip(self._sse, self._count):
+        for sse, count in zip(sses, counts):
             psnr.append(float(psnr_from_mse(torch.tensor(sse / count, dtype=torch.float64))) if count else None)
         valid = [p for p in psnr if p is not None]
-        ssim = [None if math.isnan(s) else s for s in self._ssim]
+        ssim = [None if math.isnan(s) else s for s in ssims]
         ssim_valid = [s for s in ssim if s is not None]
-        total = math.fsum(self._count)
+        total = math.fsum(counts)
         return {
             "frames": len(valid),
             "values": int(total),
             "psnr": math.fsum(valid) / len(valid) if valid else None,
-            "psnr_global": float(psnr_from_mse(torch.tensor(math.fsum(self._sse) / total, dtype=torch.float64))) if total else None,
+            "psnr_global": float(psnr_from_mse(torch.tensor(math.fsum(sses) / total, dtype=torch.float64))) if total else None,
             "ssim": math.fsum(ssim_valid) / len(ssim_valid) if ssim_valid else None,
             "psnr_cap_db": PSNR_CAP_DB,
             "per_frame": {"psnr": psnr, "ssim": ssim},

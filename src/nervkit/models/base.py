@@ -136,6 +136,10 @@ class Representation(nn.Module):
     #: a method that computes stored side information in :meth:`forward` passes each tensor through it
     #: (:class:`~nervkit.models.frame_conditioned.FrameConditioned` does), so the rate counts it
     quantize_side_info: Callable[[str, torch.Tensor], torch.Tensor] | None = None
+    #: True when the method's convolutions run faster in the channels-last memory format on a GPU (tensor
+    #: cores): the trainer then converts the module with ``to(memory_format=torch.channels_last)`` for
+    #: training on CUDA, and back at the end (never on the CPU, where channels-first measured faster)
+    prefers_channels_last: ClassVar[bool] = False
     #: True when :meth:`decode_scaled` renders at other frame sizes (coordinate-based methods)
     supports_scale: ClassVar[bool] = False
 

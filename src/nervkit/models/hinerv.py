@@ -328,6 +328,9 @@ class PatchPlan:
     # lr 2e-3 at one frame's worth of patches per step, 10 % warm-up + cosine, gradient norm clipped at 1
     train_defaults={"loss": "0.7*l1+0.3*ms-ssim5", "lr": 2e-3, "beta1": 0.9, "batch_size": 1, "warmup": 0.1,
                     "grad_clip": 1.0},
+    # its compression recipe (paper §3.5): pruning scored by |w|/sqrt(n_layer), Quant-Noise QAT (90 % of the
+    # weights quantized per step), symmetric per-slice quantization; how much to prune and train stays the user's
+    compress_defaults={"prune_score": "layer", "quantizer": "symmetric", "qat_noise": 0.9},
 )
 class HiNeRV(Representation):
     """Grids → stem → 4 × (LN, ×s, + encoding, ConvNeXt blocks) → linear head (see module docstring)."""
@@ -368,15 +371,19 @@ class HiNeRV(Representation):
     def patch_shape(self, requested: int = 0) -> tuple[int, int]:
         """The training patch (ph, pw): ``requested`` × ``requested`` when it tiles the output frame in whole
         first-grid cells, else a ConfigError naming the sides that do; 0 = the default, about 9×16 patches
-        per frame (120×120 at 1080p, 80×80 at 720p: the official sizes)."""
+        per frame (120×120 at 1080p, 80×80 at 720p: the official sizes). A side of at least the output frame's
+        trains on whole frames: the same result with no padding computed (the padding of small patches
+        costs 4× per frame at 180×320; the official code trains on patches for GPU memory)."""
         cell = math.prod(self.config.scales)
         (oh, ow), (bh, bw) = self.output_size, (self.config.base_height, self.config.base_width)
+        if requested >= max(oh, ow):  # whole frames: no padding to compute (4x faster per frame on a CPU)
+            return oh, ow
         if requested:
             if requested % cell == 0 and oh % requested == 0 and ow % requested == 0:
                 return requested, requested
             sides = [cell * k for k in range(1, min(bh, bw) + 1) if bh % k == 0 and bw % k == 0]
             raise ConfigError(f"--patch-size {requested} does not tile HiNeRV's {oh}x{ow} output in whole "
-                              f"{cell}x{cell} cells; choose one of {', '.join(map(str, sides))}")
+                              f"{cell}x{cell} cells; choose one of {', '.join(map(str, sides))}, or {max(oh, ow)} (whole frames)")
 
         def side(cells: int, count: int) -> int:
             divisors = [d for d in range(1, cells + 1) if cells % d == 0]
@@ -471,7 +478,7 @@ class HiNeRV(Representation):
 
     # -- the contract ----------------------------------------------------------------------------------
     def forward(self, batch: FrameBatch | PatchBatch) -> torch.Tensor:  # type: ignore[override]
-        if isinstance(batch, PatchBatch):
+        if isinstance(batch, PatchBatch) and batch.patch_shape != self.output_size:
             return self.render_patches(batch.indices.to(torch.float32), batch.rows, batch.cols, batch.patch_shape)
         return self.decode(batch.indices)
 

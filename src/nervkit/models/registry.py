@@ -42,6 +42,9 @@ class MethodSpec:
     budget_base: dict[str, Any] = field(default_factory=dict)
     #: the method's training recipe (TrainConfig fields), applied for the options the user did not set
     train_defaults: dict[str, Any] = field(default_factory=dict)
+    #: the method's compression recipe (CompressConfig fields, e.g. HiNeRV's pruning score, Quant-Noise and
+    #: quantizer), applied by ``nervkit compress`` for the settings the user did not give
+    compress_defaults: dict[str, Any] = field(default_factory=dict)
 
     def unresolved_config(
         self,
@@ -119,11 +122,15 @@ def register_method(
     paper: str = "",
     budget_base: dict[str, Any] | None = None,
     train_defaults: dict[str, Any] | None = None,
+    compress_defaults: dict[str, Any] | None = None,
 ) -> Callable[[type[Representation]], type[Representation]]:
     """Class decorator that registers a Representation subclass under ``name``.
 
     ``train_defaults``: TrainConfig values of the method's own recipe (e.g. HNeRV's L2 loss and
     lr 1e-3); ``nervkit.fit`` uses them for the training options the user did not set.
+    ``compress_defaults``: CompressConfig values of the method's compression recipe (e.g. HiNeRV's
+    ``{"prune_score": "layer", "quantizer": "symmetric", "qat_noise": 0.9}``); ``nervkit compress`` uses
+    them for the settings the user did not give (checked there, as any setting).
     """
 
     def decorate(model_cls: type[Representation]) -> type[Representation]:
@@ -132,7 +139,7 @@ def register_method(
         model_cls.method = name
         _REGISTRY[name] = MethodSpec(name, config_cls, model_cls, description, dict(presets or {}),
                                      default_preset, paper, dict(budget_base or {}),
-                                     dict(train_defaults or {}))
+                                     dict(train_defaults or {}), dict(compress_defaults or {}))
         return model_cls
 
     return decorate

@@ -10,6 +10,7 @@ from ..compress.learned_quant import RateOptions, rate_option
 from ..data.batches import SamplingOptions
 from ..errors import ConfigError
 from ..models.config import option
+from ..precision import PRECISIONS
 from .losses import ReconstructionLoss
 from .schedule import SCHEDULES
 from .tensorboard import check_tensorboard_installed
@@ -46,6 +47,12 @@ class TrainConfig:
     checkpoint_seconds: float = option(60.0, "also save when this many seconds passed since the last save")
     device: str = option("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
     threads: int = option(0, "CPU threads for PyTorch (0 = all cores)")
+    precision: str = option("fp32", "arithmetic of the forward pass: fp32 (the deterministic reference), bf16 or "
+                                    "fp16 (autocast; fp16 with a gradient scaler); losses and metrics stay in fp32. "
+                                    "Faster on GPUs with tensor cores; on CPUs without native bf16/fp16 it is "
+                                    "emulated and slower", choices=PRECISIONS)
+    compile: bool = option(False, "torch.compile the network's training forward pass (the first steps compile, "
+                                  "for a minute or more; needs a C++ compiler on the CPU, Triton on CUDA)")
     log: str = option("none", "also log the training scalars for TensorBoard (in the run's tensorboard/ folder; "
                               "needs pip install tensorboard)", choices=LOGS)
     # rate-distortion training (nervkit.compress.learned_quant): off while rate_lambda and target_bpp are 0
@@ -79,6 +86,9 @@ class TrainConfig:
             (0 <= self.threads <= 4096, f"--threads must be in 0..4096, got {self.threads}"),
             (self.lr_schedule in SCHEDULES, f"--lr-schedule must be one of {', '.join(SCHEDULES)}"),
             (self.log in LOGS, f"--log must be one of {', '.join(LOGS)}, got {self.log!r}"),
+            (self.precision in PRECISIONS,
+             f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+            (isinstance(self.compile, bool), f"--compile must be true or false, got {self.compile!r}"),
         ]
         for ok, message in checks:
             if not ok:

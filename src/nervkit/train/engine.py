@@ -20,6 +20,22 @@ forward pass on the quantized weights (``functional_call``) and adds ``λ · bit
 evaluations measure the quantized model, and the end of training commits the quantized values. Its state
 goes into every checkpoint (``"rate"``).
 
+Speed (``--precision``, ``--compile``; :mod:`nervkit.precision`): in ``bf16``/``fp16`` the forward pass
+runs under ``torch.autocast`` and the prediction is cast to float32 before the loss, so losses (SSIM,
+MS-SSIM), the batch PSNR and evaluation metrics are always float32; ``fp16`` adds a
+:class:`torch.amp.GradScaler` (unscaled before gradient clipping, its state in every checkpoint; a step
+it skips for overflowing gradients is normal, not a failure — a scale that collapses is). ``--compile``
+wraps the forward module in :func:`torch.compile` (after DDP, as PyTorch recommends); ``self.model``
+stays the plain module, so checkpoints hold the usual keys. Rate–distortion steps run eagerly and in
+float32 (the learned quantizers, the entropy models and ``functional_call`` on quantized weights need
+neither the compiled graph nor half precision), and so do the evaluations once the rate term is on and
+the refresh of stored side information (what the file keeps). A method that declares
+``prefers_channels_last`` is trained channels-last on CUDA (and handed back contiguous). On a GPU the
+frames live on the device when they fit (:meth:`FrameStore.on_device`), evaluation decodes under the
+training precision and accumulates its metrics there, copying them to the host once, and each step
+copies its loss, batch PSNR (and rate) to the host together, once. ``fp32`` without ``--compile`` is
+the deterministic reference: a resumed run ends bit-identical to an uninterrupted one.
+
 Robustness: checkpoints are written atomically every ``checkpoint_every`` epochs, at least every
 ``checkpoint_seconds`` (also mid-epoch, with the position inside the epoch), on SIGINT/SIGTERM and at
 the end; a resumed run continues from the exact iteration and finishes with the same number of
@@ -34,6 +50,7 @@ Observability (:mod:`.logs`): a progress bar on a terminal or one plain line per
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +68,7 @@ from ..data import FrameStore, make_sampler
 from ..errors import ConfigError, TrainingError
 from ..metrics import psnr_from_mse
 from ..models import Representation
+from ..precision import autocast, check_precision
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext
@@ -67,6 +85,8 @@ __all__ = ["EpochRecord", "TrainState", "Trainer"]
 #: learning-rate multiplier of the learned quantization steps and entropy models (log₂ values: at the
 #: weights' rate a step would take thousands of iterations to double)
 RATE_LR_SCALE = 10.0
+#: an fp16 gradient scale below this means the gradients overflow float16 even unscaled: training diverged
+MIN_GRAD_SCALE = 2.0**-10
 
 
 def check_rate_target(model: Representation, config: TrainConfig, rate: RateModel | None = None) -> None:
@@ -109,6 +129,7 @@ class Trainer:
         rate: RateModel | None = None,
     ) -> None:
         config.validate()
+        check_precision(config.precision, device)
         self.config = config
         self.store = store
         self.device = device
@@ -118,8 +139,11 @@ class Trainer:
         if not self.train_indices:
             raise ConfigError("no training frames selected")
         self.loss_fn = ReconstructionLoss.parse(config.loss)
+        #: the frames batches and evaluations read: on the GPU when they fit there (else ``store`` itself);
+        #: ``refresh_side_info`` gets ``store``, as every caller gives it
+        self.data_store = store.on_device(device)
         sampling = config.sampling(loss_mask=loss_mask, rank=self.dist.rank, world_size=self.dist.world_size)
-        self.sampler = make_sampler(model, store, self.train_indices, sampling)
+        self.sampler = make_sampler(model, self.data_store, self.train_indices, sampling)
         if not self.sampler.whole_frames and not self.loss_fn.pixelwise:
             raise ConfigError(f"{model.method} trains on {self.sampler.description}: --loss must be l2, l1 or a "
                               f"sum of them, got {config.loss!r}")
@@ -129,16 +153,26 @@ class Trainer:
         if rate is not None:
             check_rate_target(model, config, rate)
         self.rate = rate.to(device) if rate is not None else None
+        #: channels-last on CUDA for a method that prefers it (converted back when fit() returns)
+        self.channels_last = device.type == "cuda" and model.prefers_channels_last
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
         if self.rate is not None:  # the steps and entropy models learn faster than the weights, no decay
             groups.append({"params": list(self.rate.parameters()), "lr_scale": RATE_LR_SCALE, "weight_decay": 0.0})
         self.optimizer = optimizer(groups, lr=config.lr, betas=(config.beta1, config.beta2),
                                    weight_decay=config.weight_decay)
+        #: the module of the forward pass: the model, in DDP under torchrun; ``eager_net`` is it uncompiled
         self.net: torch.nn.Module = model
         if self.dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
             self.net = DistributedDataParallel(model, device_ids=ids)
+        self.eager_net = self.net
+        if config.compile:  # after DDP (its buckets become graph breaks); self.model keeps plain state-dict keys
+            self.net = torch.compile(self.net)
+        #: fp16's gradient scaler (None in fp32 and bf16, whose range needs none)
+        self.scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.checkpoint_extra = dict(checkpoint_extra or {})
         self.state = TrainState()
@@ -156,8 +190,9 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         rate = {"rate": self.rate.state()} if self.rate is not None else {}
+        scaler = {"scaler": self.scaler.state_dict()} if self.scaler is not None else {}
         return checkpoint_state(self.model, self.config, self.optimizer, self.state, self.train_indices,
-                                {**self.checkpoint_extra, **rate})
+                                {**self.checkpoint_extra, **rate, **scaler})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore model, optimizer and progress from a checkpoint dict."""
@@ -166,6 +201,8 @@ class Trainer:
             self.rate.load_state_dict(state["rate"]["state"])
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):  # fp16: the scale where the run stopped
+            self.scaler.load_state_dict(state["scaler"])
         self.state = TrainState.from_dict(state)
 
     def save(self) -> None:
@@ -203,6 +240,8 @@ class Trainer:
                 raise KeyboardInterrupt from None
             finally:
                 self.logs.close()
+                if self.channels_last:  # hand the module back as it came: contiguous
+                    self.model.to(memory_format=torch.contiguous_format)
         return self.state
 
     def _run_epoch(self, bar: ProgressBar) -> dict[str, Any]:
@@ -221,6 +260,7 @@ class Trainer:
             self._stop.check()
             if st.iteration < len(keys) and time.monotonic() - self._last_save > self.config.checkpoint_seconds:
                 self.save()
+        self._check_grad_scale()
         return st.end_epoch(lr)
 
     def _set_lr(self, progress: float) -> float:
@@ -234,25 +274,44 @@ class Trainer:
         training; returns (loss, batch PSNR, the rate term's bits per pixel or None)."""
         batch = self.sampler.load(key).to(self.device)
         phase = self._phase(progress)
+        rate_bpp = None
         if phase.mode == "off":
-            pred = batch.crop(self.net(batch))
+            with autocast(self.config.precision, self.device):
+                out = self._forward(batch)
+            pred = batch.crop(out).float()  # the loss in float32 (a no-op in fp32)
             loss = self.loss_fn(pred, batch.target, batch.weight)
-            bpp = None
-        else:  # rate training: the forward pass sees the quantized weights; loss = D + λ · bpp
+        else:  # rate training: the forward pass sees the quantized weights; loss = D + λ · bpp (eager, fp32)
             assert self.rate is not None
             with self._step_rng(), self.rate.applied(self.model, phase) as quantized:
-                prefix = "module." if self.net is not self.model else ""
+                prefix = "module." if self.eager_net is not self.model else ""
                 params = {prefix + k: v for k, v in quantized["params"].items()}
-                pred = batch.crop(functional_call(self.net, params, (batch,), strict=False))
+                pred = batch.crop(functional_call(self.eager_net, params, (batch,), strict=False))
                 rate_bpp = quantized["bits"]() / self.rate.pixels
             loss = self.loss_fn(pred, batch.target, batch.weight) + self.rate.lam * rate_bpp
-            bpp = float(rate_bpp.detach())
-        self._optimize(loss)
+        with torch.no_grad():
+            psnr = psnr_from_mse(batch.mse(pred.detach().clamp(0, 1))).mean()
+            # the step's one copy to the host: loss, batch PSNR (and the rate), together
+            values = torch.stack([t.detach().double() for t in (loss, psnr, rate_bpp) if t is not None]).tolist()
+        self._optimize(loss, values[0])
+        bpp = values[2] if rate_bpp is not None else None
         if bpp is not None and phase.mode != "ste":  # λ is held for the final, hard-rounded phase
             self.rate.adapt_lambda(bpp)  # type: ignore[union-attr]
-        with torch.no_grad():
-            psnr = psnr_from_mse(batch.mse(pred.detach().clamp(0, 1))).mean().item()
-        return loss.item(), psnr, bpp
+        return values[0], values[1], bpp
+
+    def _forward(self, batch: Any) -> torch.Tensor:
+        """The network's prediction for ``batch`` (compiled with ``--compile``: a compiler that fails on
+        this machine is a one-line ConfigError)."""
+        if not self.config.compile:
+            return self.net(batch)
+        from torch._dynamo.exc import BackendCompilerFailed
+
+        try:
+            return self.net(batch)
+        except BackendCompilerFailed as exc:
+            inner = exc.inner_exception
+            reason = f"{type(inner).__name__}: {(str(inner).splitlines() or [''])[0]}"[:200]
+            raise ConfigError(f"--compile: torch.compile failed on this machine ({reason}); fit without --compile "
+                              "(a run resumes with --compile false)") from None
 
     @contextmanager
     def _step_rng(self) -> Iterator[None]:
@@ -281,23 +340,42 @@ class Trainer:
         """Where training is, in [0, 1]: the current step's index over all steps."""
         return min(1.0, self._iteration() / (self.config.epochs * self.sampler.batches_per_epoch))
 
-    def _optimize(self, loss: torch.Tensor) -> None:
-        """Check the loss, backward, clip, optimizer step, after-step hook."""
-        if not torch.isfinite(loss):
+    def _optimize(self, loss: torch.Tensor, value: float) -> None:
+        """Check the loss (``value``: it on the host), backward, clip, optimizer step, after-step hook.
+
+        fp16: the loss is scaled for the backward pass, the gradients unscaled before clipping, and the
+        scaler skips a step whose gradients overflowed (normal while it finds its scale)."""
+        if not math.isfinite(value):
             raise TrainingError(
-                f"the loss became {loss.item()} at epoch {self.state.epoch + 1}, iteration "
+                f"the loss became {value} at epoch {self.state.epoch + 1}, iteration "
                 f"{self.state.iteration + 1}; the last good checkpoint is kept — try a lower --lr"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler = self.scaler
+        (loss if scaler is None else scaler.scale(loss)).backward()
         if self.rate is not None:
             self.dist.average_gradients(self.rate.parameters())
         if self.config.grad_clip > 0:
+            if scaler is not None:
+                scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
+        if scaler is None:
+            self.optimizer.step()
+        else:
+            scaler.step(self.optimizer)
+            scaler.update()
         self._side_info_stale = True
         if self.after_step is not None:
             self.after_step()
+
+    def _check_grad_scale(self) -> None:
+        """fp16: TrainingError when the gradient scale collapsed (the gradients overflow float16 even
+        unscaled, so every step is skipped); checked once per epoch (it costs a host copy)."""
+        if self.scaler is not None and self.scaler.get_scale() < MIN_GRAD_SCALE:
+            raise TrainingError(
+                f"fp16 gradients overflow at every step (gradient scale {self.scaler.get_scale():.3g} at epoch "
+                f"{self.state.epoch + 1}); the last good checkpoint is kept — try --precision bf16 or a lower --lr"
+            )
 
     def _finish(self) -> None:
         """End of training: held-out frames' untrained state filled (NVP), side information refreshed."""
@@ -324,9 +402,12 @@ class Trainer:
         if self.dist.is_main:
             self._refresh_side_info()
             # once the rate term is on: what the file would decode to, the quantized weights and side information
-            quantized = self.rate.hard_weights(self.model) if self._rate_on() else contextlib.nullcontext()
+            rate_on = self._rate_on()
+            quantized = self.rate.hard_weights(self.model) if rate_on else contextlib.nullcontext()
+            # in the training precision, but what the file decodes to (rate on) in float32, as decoding does
+            precision = "fp32" if rate_on else self.config.precision
             with quantized:
-                report = evaluate_model(self.model, self.store, self.train_indices)
+                report = evaluate_model(self.model, self.data_store, self.train_indices, precision=precision)
             entry = {"epoch": self.state.epoch, "psnr": report.psnr, "psnr_global": report.psnr_global,
                      "ssim": report.ssim, "ms_ssim": report.ms_ssim, "train_seconds": self.state.elapsed}
             self.state.evals.append(entry)

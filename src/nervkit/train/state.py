@@ -89,7 +89,8 @@ def checkpoint_state(model: Representation, config: TrainConfig, optimizer: torc
         "config": config_to_dict(model.config),
         "geometry": model.geometry.to_dict(),
         "train": config_to_dict(config),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        # contiguous: a module trained channels-last (on a GPU) is stored like any other
+        "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         **state.to_dict(),
         "train_indices": list(train_indices),
