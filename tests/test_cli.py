@@ -255,12 +255,13 @@ def test_models_lists_every_method_and_its_presets():
             sections[name] = []
         else:
             sections[name].append(line.strip())
-    assert list(sections) == ["d-nerv", "dnerv", "enerv", "hnerv", "nerv", "nvp"]
+    assert list(sections) == ["d-nerv", "dnerv", "enerv", "hinerv", "hnerv", "nerv", "nvp"]
     for method, names in (("nerv", ("S", "M", "L")), ("hnerv", ("640x1280-1.5M", "960x1920-3M")),
                           ("nvp", ("nvp-s", "nvp-l")),
                           ("enerv", ("12.49M", "variant-1", "e-nerv-mlp", "nerv-split")),
                           ("dnerv", ("640x1280-0.35M", "960x1920-3M-small-diff", "960x1920-official")),
-                          ("d-nerv", ("uvg-xs", "uvg-s", "uvg-xl", "ucf101-s", "ucf101-l"))):
+                          ("d-nerv", ("uvg-xs", "uvg-s", "uvg-xl", "ucf101-s", "ucf101-l")),
+                          ("hinerv", ("S", "M", "L", "XL", "XXL", "bunny-XXS", "bunny-S", "mcl-L"))):
         presets = next(line for line in sections[method] if line.startswith("presets:"))
         for name in names:
             assert name in presets.split(":", 1)[1].replace(",", " ").split()
