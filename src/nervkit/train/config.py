@@ -38,7 +38,9 @@ class TrainConfig:
     pixels_per_epoch: int = option(0, "pixel samples per epoch of pixel-sample methods (0 = as many as the training "
                                       "frames have pixels)")
     patch_size: int = option(0, "side in pixels of the square training patches of patch-trained methods (HiNeRV); "
-                                "a batch is --batch-size frames' worth of patches (0 = the method's default)")
+                                "a batch is --batch-size frames' worth of patches (0 = the method's default: about 9x16 patches "
+                                "per frame, the paper's; a side >= the frame's trains on whole frames, the same function "
+                                "without the patches' padding: 4x faster per epoch on a CPU at 180x320)")
     loss: str = option("l1+ssim", "loss: l2 | l1 | ssim | ms-ssim, or weighted sums like 0.7*l1+0.3*ssim")
     grad_clip: float = option(0.0, "clip the gradient norm to this value (0 = off)")
     seed: int = option(1, "random seed (initialisation and frame order)")
