@@ -329,8 +329,10 @@ class PatchPlan:
     train_defaults={"loss": "0.7*l1+0.3*ms-ssim5", "lr": 2e-3, "beta1": 0.9, "batch_size": 1, "warmup": 0.1,
                     "grad_clip": 1.0},
     # its compression recipe (paper §3.5): pruning scored by |w|/sqrt(n_layer), Quant-Noise QAT (90 % of the
-    # weights quantized per step), symmetric per-slice quantization; how much to prune and train stays the user's
-    compress_defaults={"prune_score": "layer", "quantizer": "symmetric", "qat_noise": 0.9},
+    # weights quantized per step); how much to prune and train stays the user's. Its symmetric per-slice
+    # quantizer is `--quantizer symmetric`, not the default: its files were 15-17 % larger than nervkit's
+    # min/max ones at the same PSNR (BENCHMARKS.md, "HiNeRV on Bunny")
+    compress_defaults={"prune_score": "layer", "qat_noise": 0.9},
 )
 class HiNeRV(Representation):
     """Grids → stem → 4 × (LN, ×s, + encoding, ConvNeXt blocks) → linear head (see module docstring)."""
