@@ -148,8 +148,8 @@ def add_interpolate(sub: Subparsers) -> None:
     itp = _add(sub, "interpolate", "synthesise in-between frames of a run (F x the frame rate)",
                [video_output(), json_output()],
                description="Decode a run (or a .nerv file) at fractional frame positions: N + (N-1)(F-1) frames at "
-                           "F x fps. NeRV decodes continuous t; HNeRV/DNeRV interpolate their stored per-frame "
-                           "embeddings.")
+                           "F x fps. NeRV decodes continuous t, HiNeRV reads its grids at t; HNeRV/DNeRV interpolate their "
+                           "stored per-frame embeddings.")
     itp.add_argument("run", help="run folder written by nervkit fit, or a .nerv file")
     itp.add_argument("--factor", type=int, default=2, help="frames per source frame interval, e.g. 2 or 4 [default: 2]")
     itp.set_defaults(handler=commands.cmd_interpolate)
