@@ -133,7 +133,8 @@ def fit(
     budget = parse_param_count(params) if params is not None and bpp is None else None
     # check the model options before decoding the video: cheap errors first
     spec.unresolved_config(preset=preset, params=budget if bpp is None else 1, overrides=model_options)
-    request = FitRequest(data, spec, train_cfg, preset=preset, budget=budget, bpp=bpp, model_options=model_options)
+    request = FitRequest(data, spec, train_cfg, preset=preset, budget=budget, bpp=bpp, model_options=model_options,
+                         epochs_set=train is not None or "epochs" in train_overrides)
     return start_run(run, request, progress=progress, write_video=write_video, memory_budget=memory_budget)
 
 
@@ -150,7 +151,8 @@ def task_data(fitted: FittedRun, memory_budget: int | None = None) -> TaskData:
 def decode(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, lossless: bool = False,
            frames: str | FrameRange | None = None, crf: int = 12, device: str = "cpu",
            video: str | int | None = None, precision: str = "fp32") -> Path:
-    """Decode a fitted run to a video file (.mp4/.mkv; ``lossless`` → FFV1 in .mkv) or a PNG folder;
+    """Decode a fitted run to a video file (.mp4/.mkv; ``lossless`` → FFV1 in .mkv), an uncompressed 8-bit
+    4:2:0 .y4m / raw .yuv (BT.601 limited range, see :mod:`nervkit.io.writer`) or a PNG folder;
     ``video`` (a name or an index) decodes one video of a collection, ``frames`` then counting in it.
     ``precision``: fp32 (the reference), or bf16/fp16 autocast where ``device`` runs it (deterministic
     all the same: the same run on the same device decodes to the same frames)."""

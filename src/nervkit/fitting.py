@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class FitRequest:
     budget: int | None = None
     bpp: float | None = None
     model_options: dict[str, Any] | None = None
+    epochs_set: bool = True  # the user chose --epochs (else no warning for a run over an hour)
 
 
 def train_config(train: TrainConfig | None, overrides: dict[str, Any],
@@ -96,7 +98,11 @@ def start_run(run: Run, request: FitRequest, *, progress: bool, write_video: boo
             if lock is not None:  # nothing of the run was written: leave nothing behind
                 _discard_unstarted(run, created)
             raise
-        return train_run(run, net, data, request.train, meta, None, progress, write_video)
+        if progress and main:
+            for line in build_summary(request.spec, net, data):
+                print(line, file=sys.stderr, flush=True)
+        return train_run(run, net, data, request.train, meta, None, progress, write_video,
+                         epochs_set=request.epochs_set)
     finally:
         if lock is not None:
             lock.release()
@@ -144,6 +150,57 @@ def _build(request: FitRequest, data: TaskData) -> tuple[Representation, dict[st
     return net, meta
 
 
+def build_summary(spec: MethodSpec, net: Representation, data: TaskData) -> list[str]:
+    """What ``nervkit fit`` read and built, before its first step: one line (frames, size, rate, the model's
+    parameters and decoding FLOPs per frame), then a warning for a model that stores more values than
+    the video has."""
+    store, counts = data.clean, net.parameter_counts()
+    flops = decode_flops(spec, net)
+    videos = f" in {len(store.segments)} videos" if store.segments else ""
+    line = (f"read {len(store)} frames {store.height}x{store.width}{videos} at {store.fps:g} fps; {spec.name}: "
+            f"{counts.official:,} parameters ({counts.total:,} stored values)"
+            + (f", {_format_flops(flops)}/frame" if flops else ""))
+    lines = [line]
+    values = len(store) * store.height * store.width * 3
+    if counts.total > values:
+        small = max(1, values // 20)  # about 1/20 of the pixel values, well below the video
+        lines.append(f"nervkit: warning: the model stores {counts.total:,} values, more than the video's "
+                     f"{values:,} pixel values; use a smaller budget, e.g. --params {_format_count(small)} "
+                     "or a bpp budget like --params 0.3bpp")
+    return lines
+
+
+def decode_flops(spec: MethodSpec, net: Representation) -> int | None:
+    """FLOPs of decoding one frame, counted on a copy of ``net`` on the meta device (None: not countable)."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = spec.model_cls(net.config, net.geometry).eval()
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                model.decode(torch.zeros(1, dtype=torch.long))
+        return int(counter.get_total_flops()) or None
+    except Exception:  # noqa: BLE001 - an op without a meta kernel or a FLOP formula: leave the FLOPs out
+        return None
+
+
+def _format_flops(flops: int) -> str:
+    for unit, scale in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)):
+        if flops >= scale:
+            return f"{flops / scale:.1f} {unit}"
+    return f"{flops} FLOP"
+
+
+def _format_count(n: int) -> str:
+    """A ``--params`` value: ``0.05M``, ``20k``, ``500``."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2g}M"
+    if n >= 1000:
+        return f"{n / 1e3:.2g}k"
+    return str(n)
+
+
 #: the training options a resumed run may change (a GPU without bf16, a machine without a compiler); what
 #: a resume used is in run.json's ``resumed`` entries
 RUNTIME_OPTIONS = ("device", "threads", "precision", "compile")
@@ -188,7 +245,8 @@ def resume_run(run: Run, *, model: str | None, progress: bool, write_video: bool
 
 
 def train_run(run: Run, net: Representation, data: TaskData, train_cfg: TrainConfig, meta: dict[str, Any],
-              state: dict[str, Any] | None, progress: bool, write_video: bool) -> FittedRun:
+              state: dict[str, Any] | None, progress: bool, write_video: bool, *,
+              epochs_set: bool = True) -> FittedRun:
     """Train ``net`` on ``data`` (from ``state``, a checkpoint, when resuming) and write the results."""
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
@@ -198,7 +256,8 @@ def train_run(run: Run, net: Representation, data: TaskData, train_cfg: TrainCon
         trainer = Trainer(net, data.store, train_cfg, device=device, train_indices=data.train_indices,
                           checkpoint_path=run.checkpoint, dist=dist, progress=progress, loss_mask=data.loss_mask,
                           checkpoint_extra={"run_id": meta["run_id"]} if meta.get("run_id") else None,
-                          epoch_log=run.epoch_log if dist.is_main else None)
+                          epoch_log=run.epoch_log if dist.is_main else None, estimate=True,
+                          epochs_set=epochs_set)
         if state is not None:
             trainer.load_state_dict(state)
         final = trainer.fit()

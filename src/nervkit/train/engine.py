@@ -108,6 +108,8 @@ class Trainer:
     ``epoch_log``: a JSON-lines file that gets one line per finished epoch (:mod:`.epoch_log`); a resumed
     run continues it. ``tensorboard_dir``: where ``config.log = "tensorboard"`` writes its event files
     (default: ``tensorboard/`` beside the checkpoint; with neither, no TensorBoard logs are written).
+    ``estimate``: with ``progress``, one line with the expected time per epoch and of the run after the
+    first steps, and a warning when the run exceeds an hour and ``epochs_set`` is False (``nervkit fit``).
     """
 
     def __init__(
@@ -127,6 +129,8 @@ class Trainer:
         epoch_log: str | os.PathLike[str] | None = None,
         tensorboard_dir: str | os.PathLike[str] | None = None,
         rate: RateModel | None = None,
+        estimate: bool = False,
+        epochs_set: bool = True,
     ) -> None:
         config.validate()
         check_precision(config.precision, device)
@@ -184,7 +188,8 @@ class Trainer:
         main = self.dist.is_main  # only the main process reports
         self.logs = TrainingLogs(epochs=config.epochs, progress=progress and main,
                                  epoch_log=epoch_log if main else None,
-                                 tensorboard_dir=tensorboard_dir if main and config.log == "tensorboard" else None)
+                                 tensorboard_dir=tensorboard_dir if main and config.log == "tensorboard" else None,
+                                 estimate=estimate, epochs_set=epochs_set)
         self._last_save = time.monotonic()
 
     # -- checkpoints ---------------------------------------------------------------------------------
@@ -257,6 +262,7 @@ class Trainer:
             st.add_iteration(loss, psnr, time.perf_counter() - t0, bpp)
             bar.update(1, epoch=f"{st.epoch + 1}/{self.config.epochs}", loss=f"{loss:.4f}",
                        psnr=f"{st.partial['psnr'] / st.partial['n']:.2f}")
+            self.logs.step()
             self._stop.check()
             if st.iteration < len(keys) and time.monotonic() - self._last_save > self.config.checkpoint_seconds:
                 self.save()

@@ -35,6 +35,35 @@ def epoch_line(epoch: int, epochs: int, loss: float, psnr: float, lr: float, sec
             f"{seconds:.1f} s/epoch  eta {format_eta(eta)}")
 
 
+#: a whole run expected to take longer than this (from its first steps) is warned about, unless the user
+#: chose its --epochs
+LONG_RUN_SECONDS = 3600.0
+
+
+def format_duration(seconds: float) -> str:
+    """``8.2 s``, ``41 min``, ``2.5 h`` (an estimate: two significant figures at most)."""
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_line(epoch_seconds: float, total_seconds: float, epochs: int) -> str:
+    """The run's expected duration from its first steps: ``~8.2 s/epoch, ~41 min for 300 epochs``."""
+    plural = "s" if epochs != 1 else ""
+    return f"~{format_duration(epoch_seconds)}/epoch, ~{format_duration(total_seconds)} for {epochs} epoch{plural}"
+
+
+def long_run_warning(total_seconds: float, epochs_set: bool, epochs: int) -> str | None:
+    """The warning for a run expected to take over :data:`LONG_RUN_SECONDS` whose ``--epochs`` the
+    user did not choose (None: no warning)."""
+    if epochs_set or total_seconds <= LONG_RUN_SECONDS:
+        return None
+    return (f"nervkit: warning: the {epochs} default epochs are expected to take ~{format_duration(total_seconds)}; "
+            "set fewer with --epochs, a smaller model with --params, or train on a GPU (--device cuda)")
+
+
 class ProgressBar:
     """A bar on a terminal, plain lines otherwise (``interactive``: default, whether stderr is a tty)."""
 
