@@ -284,7 +284,8 @@ def train_epochs(job: CompressionJob, epochs: int, rate: RateModel | None = None
 def decompress(path: str | os.PathLike[str], output: str | os.PathLike[str], *, frames: str | None = None,
                lossless: bool = False, crf: int = 12, device: str = "auto", scale: float = 1.0,
                video: str | int | None = None, precision: str = "fp32") -> Path:
-    """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video or PNGs;
+    """Decode a ``.nerv`` file (all frames, a range ``A:B`` or one frame ``N``) to a video (.mp4/.mkv, or
+    8-bit 4:2:0 .y4m / raw .yuv, BT.601 limited range: :mod:`nervkit.io.writer`) or PNGs;
     ``video`` (a name or an index) decodes one video of a collection file without decoding the others,
     ``frames`` then counting inside that video.
 

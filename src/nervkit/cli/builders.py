@@ -31,7 +31,9 @@ RD_EXAMPLE = """examples:
 writes results/…/summary.json, rd.md, rd.png and results/<series>.json (schema nervkit-rd/1)
 """
 
-_OUTPUT_HELP = "output: .mp4/.mkv video, or a folder (ending in /) of PNG frames"
+_OUTPUT_HELP = ("output: .mp4/.mkv video; .y4m (YUV4MPEG2, C420jpeg) or raw .yuv, 8-bit yuv420p converted from RGB "
+                "by swscale, BT.601 limited range (the inverse of how nervkit reads YUV; even sizes only); "
+                "or a folder (ending in /) of PNG frames")
 
 
 def _parent() -> argparse.ArgumentParser:

@@ -16,7 +16,18 @@ no suffix, or ends in ``/``   a folder of lossless PNGs ``frame_00000.png``, ``f
                               or a frame folder nervkit wrote before (:mod:`nervkit.io.outputs`);
                               any other existing folder or file is refused, never deleted.
 an existing folder            the same
+``.y4m``                      YUV4MPEG2, 8-bit 4:2:0 (yuv420p), uncompressed. Header
+                              ``YUV4MPEG2 W<w> H<h> F<num>:<den> Ip A1:1 C420jpeg XCOLORRANGE=LIMITED``,
+                              then ``FRAME`` + Y, U, V planes per frame (for HM/VTM/VMAF pipelines).
+``.yuv``                      headerless raw yuv420p: the Y, U, V planes of each frame, one frame after
+                              the other (W·H·3/2 bytes a frame); size and rate are not stored.
 ============================  =====================================================================
+
+``.y4m`` and ``.yuv`` are converted from RGB exactly as the other YUV outputs (below: swscale, BT.601,
+limited range, the inverse of the reader's conversion) and ignore ``lossless``/``crf``. swscale
+subsamples chroma at the centre of each 2x2 block (MPEG-1/JPEG siting), hence ``C420jpeg``. 4:2:0
+needs even sides: a frame with an odd width or height is refused (``ConfigError``) before anything
+reaches the destination (no padding).
 
 Containers are written with FFmpeg's ``+bitexact`` muxer flag: no random segment UID or library
 version string, so the same frames give byte-identical files run to run.
@@ -55,6 +66,8 @@ from .convert import iter_hwc_uint8
 
 #: Output suffixes written as containers.
 CONTAINER_SUFFIXES = (".mp4", ".mov", ".mkv")
+#: Output suffixes written as uncompressed 8-bit 4:2:0 YUV (YUV4MPEG2, headerless raw).
+RAW_YUV_SUFFIXES = (".y4m", ".yuv")
 
 # swscale's default RGB -> YUV conversion, stated in the stream (AVCOL_* values of FFmpeg).
 _BT601_TAGS = {"colorspace": 6, "color_primaries": 6, "color_trc": 6, "color_range": 1}
@@ -70,6 +83,7 @@ class _Plan:
     pix_fmt: str | None = None  # None: yuv420p, or yuv444p for odd sizes
     options: dict[str, str] = field(default_factory=dict)
     container_options: dict[str, str] = field(default_factory=dict)
+    raw: str | None = None  # ".y4m" or ".yuv": planes written by nervkit itself, no encoder
 
 
 def is_folder_output(path: str | os.PathLike[str]) -> bool:
@@ -94,10 +108,14 @@ def _plan(path: str, lossless: bool, crf: int, codec: str | None) -> _Plan:
             raise ConfigError(f"codec {codec!r} cannot write the PNG frame folder {path}; leave codec unset")
         return _Plan(folder=True, codec="png")
     suffix = Path(path).suffix.lower()
+    if suffix in RAW_YUV_SUFFIXES:
+        if codec not in (None, "rawvideo"):
+            raise ConfigError(f"codec {codec!r} cannot write {path} (uncompressed yuv420p); leave codec unset")
+        return _Plan(folder=False, codec="rawvideo", pix_fmt="yuv420p", raw=suffix)
     if suffix not in CONTAINER_SUFFIXES:
         raise ConfigError(
             f"unsupported output format {suffix!r} for {path}: "
-            f"use .mp4, .mov, .mkv or a folder (a path ending in '/')"
+            f"use .mp4, .mov, .mkv, .y4m, .yuv or a folder (a path ending in '/')"
         )
     movflags = {"movflags": "+faststart"} if suffix in (".mp4", ".mov") else {}
     x264 = {"preset": "medium", "qp": "0"} if lossless else {"preset": "medium", "crf": str(crf)}
@@ -184,6 +202,7 @@ class VideoWriter:
         self._container: Any = None
         self._stream: Any = None
         self._size: tuple[int, int] | None = None
+        self._raw_file: Any = None
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -228,6 +247,13 @@ class VideoWriter:
                     raise InputError(f"cannot write {self.path}: {describe(exc)}") from exc
                 finally:
                     self._container = None
+            if self._raw_file is not None:
+                try:
+                    self._raw_file.close()
+                except OSError as exc:
+                    raise output_error(exc, self.path) from None
+                finally:
+                    self._raw_file = None
         except BaseException:
             self._discard(*sys.exc_info())
             raise
@@ -251,6 +277,10 @@ class VideoWriter:
             with contextlib.suppress(Exception):
                 self._container.close()
             self._container = None
+        if self._raw_file is not None:
+            with contextlib.suppress(Exception):
+                self._raw_file.close()
+            self._raw_file = None
         if self._stack is not None:
             # hand the exception to atomic_path so that it deletes the temporary; it re-raises it
             with contextlib.suppress(BaseException):
@@ -275,7 +305,9 @@ class VideoWriter:
                 f"{self._size[0]}x{self._size[1]} (HxW); all frames of {self.path} must share one size"
             )
         assert self._tmp is not None
-        if self._plan.folder:
+        if self._plan.raw is not None:
+            self._write_raw(rgb)
+        elif self._plan.folder:
             try:
                 Image.fromarray(rgb).save(self._tmp / f"frame_{self.frames_written:05d}.png")
             except OSError as exc:  # disk full, quota, a folder removed under us
@@ -294,6 +326,40 @@ class VideoWriter:
                 what = f"{self._plan.codec} ({self._stream.pix_fmt})" if self._stream else self._plan.codec
                 raise error(f"cannot write {self.path} with {what}: {describe(exc)}") from exc
         self.frames_written += 1
+
+    def _write_raw(self, rgb: np.ndarray) -> None:
+        """Append one frame as yuv420p planes to the ``.y4m`` / ``.yuv`` temporary."""
+        height, width = rgb.shape[:2]
+        if self._raw_file is None:
+            if height % 2 or width % 2:
+                raise ConfigError(
+                    f"cannot write {self.path}: 4:2:0 needs even frame sides, the frames are {height}x{width} "
+                    "(HxW); use .mkv/.mp4 or a PNG folder"
+                )
+            assert self._tmp is not None
+            try:
+                self._raw_file = open(self._tmp, "wb")  # noqa: SIM115 - closed in close() or _discard()
+                if self._plan.raw == ".y4m":
+                    rate = self.rate
+                    header = (f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} "
+                              "Ip A1:1 C420jpeg XCOLORRANGE=LIMITED\n")
+                    self._raw_file.write(header.encode("ascii"))
+            except OSError as exc:
+                raise output_error(exc, self.path) from None
+        try:
+            yuv = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        except AV_ERRORS as exc:
+            raise InputError(f"cannot convert a frame to yuv420p for {self.path}: {describe(exc)}") from exc
+        data = b"".join(
+            np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width].tobytes()
+            for plane in yuv.planes
+        )
+        try:
+            if self._plan.raw == ".y4m":
+                self._raw_file.write(b"FRAME\n")
+            self._raw_file.write(data)
+        except OSError as exc:
+            raise output_error(exc, self.path) from None
 
     def _open_container(self, size: tuple[int, int]) -> None:
         """Open the temporary file with PyAV and add the video stream for frames of ``size``."""
