@@ -3,7 +3,7 @@
 See README.md for the quick start; the Python API mirrors the ``nervkit`` CLI.
 """
 
-from .api import DataOptions, FittedRun, decode, evaluate, fit, info, inpaint, interpolate, load, sample_video
+from .api import DataOptions, FittedRun, decode, evaluate, fit, info, inpaint, interpolate, load, sample_nerv, sample_video
 from .compress.config import CompressConfig
 from .compression import compress, decompress, inspect
 from .errors import NervkitError
@@ -30,5 +30,6 @@ __all__ = [
     "interpolate",
     "list_methods",
     "load",
+    "sample_nerv",
     "sample_video",
 ]

@@ -27,7 +27,7 @@ from .data.collection import VideoSource, find_videos, is_collection
 from .errors import ConfigError
 from .fitting import FitRequest, resume_run, start_run, train_config, version
 from .io import FrameRange
-from .io.atomic import write_json_atomic
+from .io.atomic import write_bytes_atomic, write_json_atomic
 from .io.outputs import check_output
 from .metrics import QualityReport, evaluate_videos
 from .models import get_method
@@ -45,6 +45,11 @@ __all__ = ["DataOptions", "FittedRun", "check_video_output", "decode", "evaluate
 def sample_video() -> Path:
     """Path of the bundled Big Buck Bunny clip (1280×720, 132 frames; CC-BY 3.0, Blender Foundation)."""
     return Path(str(resources.files("nervkit") / "assets" / "bigbuckbunny.mp4"))
+
+
+def sample_nerv() -> Path:
+    """Path of the bundled ``.nerv`` sample: a 40 k-parameter NeRV of 16 Bunny frames at 90×160 (assets/README.md)."""
+    return Path(str(resources.files("nervkit") / "assets" / "sample.nerv"))
 
 
 def fit(
@@ -227,8 +232,11 @@ def evaluate(reference: str | os.PathLike[str], distorted: str | os.PathLike[str
              raw_size: str | tuple[int, int] | None = None, **kwargs: Any) -> QualityReport:
     """PSNR (per-frame mean and global), SSIM and MS-SSIM of ``distorted`` against ``reference``.
 
-    ``frames`` (``"A:B"`` or a FrameRange), ``size`` and ``raw_size`` (``"HxW"`` or a pair) as on the CLI.
+    ``frames`` (``"A:B"`` or a FrameRange), ``size`` and ``raw_size`` (``"HxW"`` or a pair) as on the CLI;
+    also Y/U/V and 6:1:1 YUV PSNR, and VMAF with ``vmaf=True``; ``device`` (cpu, cuda) runs the metrics.
     """
+    if kwargs.get("device") is not None:
+        kwargs["device"] = _device(kwargs["device"])
     return evaluate_videos(arguments.path("reference", reference), arguments.path("distorted", distorted),
                            frames=arguments.frame_range("--frames", frames), size=arguments.size("--size", size),
                            raw_size=arguments.size("--raw-size", raw_size), **kwargs)
@@ -238,6 +246,18 @@ def write_report(path: str | os.PathLike[str], data: dict[str, Any], *, inputs: 
     """Write a JSON report to ``path`` (a file; never one of ``inputs``), atomically."""
     check_output(path, inputs=inputs)
     write_json_atomic(path, data)
+    return Path(path)
+
+
+def write_csv(path: str | os.PathLike[str], rows: list[list[Any]], *, inputs: list[Any]) -> Path:
+    """Write ``rows`` as CSV to ``path`` (a file; never one of ``inputs``), atomically."""
+    import csv
+    import io as _io
+
+    check_output(path, inputs=inputs)
+    text = _io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    write_bytes_atomic(path, text.getvalue().encode())
     return Path(path)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+from ..bench.plot import reference_names
 from ..bench.rd import RDConfig
 from ..compress.config import CompressConfig
 from ..errors import NervkitError
@@ -29,6 +30,11 @@ RD_EXAMPLE = """examples:
   nervkit bench rd --sample --size 180x320 -o results/bunny
   nervkit bench rd video.mp4 --methods nerv,x265 --params 0.1M,0.5M --epochs 100 -o results/v
 writes results/…/summary.json, rd.md, rd.png and results/<series>.json (schema nervkit-rd/1)
+"""
+
+PLOT_EXAMPLE = """examples:
+  nervkit bench plot results/bunny/results/*.json compressai/bmshj2018.json -o rd.png --title Bunny
+  nervkit bench plot results/uvg/summary.json --reference hinerv-uvg --metric ms-ssim -o uvg.png
 """
 
 _OUTPUT_HELP = ("output: .mp4/.mkv video; .y4m (YUV4MPEG2, C420jpeg) or raw .yuv, 8-bit yuv420p converted from RGB "
@@ -171,7 +177,7 @@ def add_inpaint(sub: Subparsers) -> None:
 
 
 def add_eval(sub: Subparsers) -> None:
-    ev = _add(sub, "eval", "PSNR / SSIM / MS-SSIM of a video against a reference",
+    ev = _add(sub, "eval", "PSNR (RGB; Y, U, V and 6:1:1 YUV) / SSIM / MS-SSIM [/ VMAF] of a video against a reference",
               [json_output("print JSON instead of a table")], description="Compare DISTORTED against REFERENCE.")
     ev.add_argument("reference")
     ev.add_argument("distorted")
@@ -179,6 +185,11 @@ def add_eval(sub: Subparsers) -> None:
     ev.add_argument("--frames", help="frame range A:B of both")
     ev.add_argument("--raw-size", help="frame size HxW of raw .yuv inputs")
     ev.add_argument("-o", "--out", help="also write the JSON report to this file")
+    ev.add_argument("--vmaf", action="store_true", help="also VMAF (vmaf_v0.6.1) through the bundled ffmpeg's "
+                    "libvmaf, frames streamed to it as yuv420p")
+    ev.add_argument("--device", default="cpu", help="where the metrics run: cpu (default) or cuda")
+    ev.add_argument("--csv", help="also write per-frame values (frame, psnr_rgb, ms_ssim, psnr_y, psnr_u, psnr_v, "
+                    "psnr_yuv[, vmaf]) to this CSV file")
     ev.set_defaults(handler=commands.cmd_eval)
 
 
@@ -202,7 +213,8 @@ def add_compress(sub: Subparsers) -> None:
 def add_decompress(sub: Subparsers) -> None:
     dcp = _add(sub, "decompress", "decode a .nerv file to a video or PNG frames", [video_output(), frame_selection()],
                description="Decode a .nerv file (no run folder needed).")
-    dcp.add_argument("file", help=".nerv file")
+    dcp.add_argument("file", nargs="?", help=".nerv file (or --sample)")
+    dcp.add_argument("--sample", action="store_true", help="decode the bundled sample file (16 Bunny frames, 90x160)")
     dcp.add_argument("--scale", type=float, default=1.0, help="render at scale x the fitted size, e.g. 4 "
                      "(super-resolution; coordinate-based methods: nvp) [default: 1]")
     dcp.add_argument("--device", default="auto", help="where to decode: auto (CUDA when present), cpu, cuda; a file "
@@ -215,7 +227,8 @@ def add_decompress(sub: Subparsers) -> None:
 
 def add_inspect(sub: Subparsers) -> None:
     ins = _add(sub, "inspect", "format, method, video and byte breakdown of a .nerv file", [json_output()])
-    ins.add_argument("file")
+    ins.add_argument("file", nargs="?", help=".nerv file (or --sample)")
+    ins.add_argument("--sample", action="store_true", help="inspect the bundled sample file")
     ins.set_defaults(handler=commands.cmd_inspect)
 
 
@@ -234,6 +247,17 @@ def add_bench(sub: Subparsers) -> None:
     rd.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     rd.set_defaults(rd_fields=add_dataclass_options(rd.add_argument_group("comparison"), RDConfig),
                     handler=commands.cmd_bench_rd)
+    plot = _add(bench_sub, "plot", "overlay RD curves of result files (nervkit or CompressAI JSON) in one PNG",
+                epilog=PLOT_EXAMPLE)
+    plot.add_argument("files", nargs="*", metavar="FILE", help="RD results JSON: nervkit-rd/1, a bench rd "
+                      "summary.json, or CompressAI's {name, results: {bpp, psnr|psnr-rgb, ms-ssim}}")
+    plot.add_argument("-o", "--out", required=True, help="output PNG")
+    plot.add_argument("--metric", choices=("psnr", "ms-ssim"), default="psnr", help="y axis [default: psnr]")
+    plot.add_argument("--reference", action="append", default=[], metavar="NAME",
+                      help="add a shipped paper curve (repeatable): " + ", ".join(reference_names()))
+    plot.add_argument("--title", help="plot title")
+    plot.add_argument("--log-x", action="store_true", help="logarithmic bpp axis")
+    plot.set_defaults(handler=commands.cmd_bench_plot)
 
 
 def add_info(sub: Subparsers) -> None:

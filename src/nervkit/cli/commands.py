@@ -151,11 +151,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out:  # before the (long) comparison: never one of the inputs, never a folder
         check_output(args.out, inputs=inputs)
         check_file_target(args.out)
+    if args.csv:
+        check_output(args.csv, inputs=inputs)
+        check_file_target(args.csv)
     report = api.evaluate(args.reference, args.distorted, frames=args.frames, size=args.size,
-                          raw_size=args.raw_size)
+                          raw_size=args.raw_size, vmaf=args.vmaf, device=args.device)
     data = {"reference": str(args.reference), "distorted": str(args.distorted), **report.to_dict()}
     if args.out:
         api.write_report(args.out, data, inputs=inputs)
+    if args.csv:
+        api.write_csv(args.csv, report.csv_rows(), inputs=inputs)
     return _result(args, data, [report.table()])
 
 
@@ -181,15 +186,24 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return _result(args, report, fmt.compress_lines(report))
 
 
+def _nerv_file(args: argparse.Namespace) -> str:
+    """The .nerv file of ``decompress`` / ``inspect``: FILE, or the bundled sample with --sample (not both)."""
+    if args.sample and args.file:
+        raise ConfigError(f"give a .nerv file or --sample, not both (got {args.file} and --sample)")
+    if not args.sample and not args.file:
+        raise ConfigError("give a .nerv file (or --sample for the bundled one)")
+    return str(api.sample_nerv()) if args.sample else args.file
+
+
 def cmd_decompress(args: argparse.Namespace) -> int:
-    out = compression.decompress(args.file, args.out, frames=args.frames, lossless=args.lossless, crf=args.crf,
+    out = compression.decompress(_nerv_file(args), args.out, frames=args.frames, lossless=args.lossless, crf=args.crf,
                                  device=args.device, scale=args.scale, video=args.video, precision=args.precision)
     _print(f"wrote {out}")
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    data = compression.inspect(args.file)
+    data = compression.inspect(_nerv_file(args))
     return _result(args, data, fmt.inspect_lines(data))
 
 
@@ -207,4 +221,14 @@ def cmd_bench_rd(args: argparse.Namespace) -> int:
     summary = run_rd_benchmark(video, args.out, config, size=size, frames=args.frames, progress=not args.quiet,
                                log=log)
     _print(fmt.bench_rd_lines(Path(args.out), summary))
+    return 0
+
+
+def cmd_bench_plot(args: argparse.Namespace) -> int:
+    from ..bench.plot import plot_overlay
+
+    check_output(args.out, inputs=args.files)
+    out = plot_overlay(args.files, args.out, references=args.reference, metric=args.metric, title=args.title,
+                       log_x=args.log_x)
+    _print(f"wrote {out}")
     return 0
