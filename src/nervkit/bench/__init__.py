@@ -5,7 +5,8 @@
 * :mod:`.quality`: PSNR/SSIM/MS-SSIM (nervkit.metrics) and VMAF (libvmaf) of decoded frames;
 * :mod:`.bdrate`: Bjøntegaard delta rate / quality (PCHIP or cubic polynomial);
 * :mod:`.results`: the RD results JSON schema, writer and reader, :func:`codec_rd_curve`;
-* :mod:`.plot`: :func:`plot_rd` (PSNR and MS-SSIM vs bpp, PNG).
+* :mod:`.plot`: :func:`plot_rd` (PSNR and MS-SSIM vs bpp, PNG), :func:`plot_overlay` (``bench plot``: RD files
+  and shipped paper curves, ``reference/*.json``), :func:`series_style` (one colour per method).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from .reader import iter_frames, probe_video, read_video
 from .resize import resize_frame
 from .size import parse_size
 from .video import Video
-from .writer import VideoWriter, write_video
+from .writer import VideoWriter, write_video, yuv420_planes
 
 __all__ = [
     "FrameRange",
@@ -36,4 +36,5 @@ __all__ = [
     "resize_frame",
     "to_uint8",
     "write_video",
+    "yuv420_planes",
 ]

@@ -86,6 +86,20 @@ class _Plan:
     raw: str | None = None  # ".y4m" or ".yuv": planes written by nervkit itself, no encoder
 
 
+def yuv420_planes(rgb: np.ndarray, *, what: str = "a frame") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Y, U, V planes (uint8, 4:2:0) of an ``(H, W, 3)`` uint8 RGB frame: swscale via PyAV, BT.601,
+    limited range, the conversion the .y4m/.yuv outputs use (chroma planes are ceil(H/2) x ceil(W/2))."""
+    try:
+        yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+    except AV_ERRORS as exc:
+        raise InputError(f"cannot convert a frame to yuv420p for {what}: {describe(exc)}") from exc
+    y, u, v = (
+        np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        for plane in yuv.planes
+    )
+    return y, u, v
+
+
 def is_folder_output(path: str | os.PathLike[str]) -> bool:
     """True if ``path`` is written as a PNG folder: no suffix, a trailing separator, or an existing folder."""
     text = os.fspath(path)
@@ -346,14 +360,7 @@ class VideoWriter:
                     self._raw_file.write(header.encode("ascii"))
             except OSError as exc:
                 raise output_error(exc, self.path) from None
-        try:
-            yuv = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-        except AV_ERRORS as exc:
-            raise InputError(f"cannot convert a frame to yuv420p for {self.path}: {describe(exc)}") from exc
-        data = b"".join(
-            np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width].tobytes()
-            for plane in yuv.planes
-        )
+        data = b"".join(plane.tobytes() for plane in yuv420_planes(rgb, what=str(self.path)))
         try:
             if self._plan.raw == ".y4m":
                 self._raw_file.write(b"FRAME\n")

@@ -55,6 +55,9 @@ def evaluate_videos(
     raw_pix_fmt: str = "yuv420p",
     ms_ssim: bool = True,
     device: str | torch.device | None = None,
+    yuv: bool = True,
+    vmaf: bool = False,
+    fps: float | None = None,
 ) -> QualityReport:
     """PSNR / SSIM / MS-SSIM of ``distorted`` against ``reference`` (any input :mod:`nervkit.io` reads).
 
@@ -64,8 +67,15 @@ def evaluate_videos(
     (selected) frame counts, or different frame sizes when no ``size`` was given (``size`` resizes
     both), comes before any decoding. ``ms_ssim=False`` skips MS-SSIM; ``device`` (default CPU) is
     where the metrics are computed. Frames are compared as decoded 8-bit RGB scaled to [0, 1].
+
+    ``yuv`` (default on) also converts both to 8-bit 4:2:0 (:func:`nervkit.io.yuv420_planes`, BT.601
+    limited range) and reports the PSNR of Y, U and V (peak 255, per frame, capped like the RGB PSNR)
+    and their 6:1:1 average ``(6 PSNR_Y + PSNR_U + PSNR_V) / 8``, an average of PSNRs (not of MSEs), per
+    frame and over frames, as codec papers report. ``vmaf`` streams those planes into ffmpeg's libvmaf
+    (:class:`nervkit.metrics.vmaf.VmafStream`, nothing written to disk but its log; ``fps`` defaults to
+    the reference's rate); NervkitError if this ffmpeg has no libvmaf.
     """
-    from nervkit.io import FrameRange, iter_frames, probe_video  # here: importing metrics needs no PyAV
+    from nervkit.io import FrameRange, probe_video  # here: importing metrics needs no PyAV
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -82,9 +92,64 @@ def evaluate_videos(
     if size is None and ref_info.size != dis_info.size:
         raise _size_error(reference, distorted, ref_info.size, dis_info.size)
 
+    from nervkit.io import yuv420_planes
+    from nervkit.metrics.vmaf import VmafStream, check_vmaf
+
+    out_size = size if size is not None else ref_info.size
+    if vmaf:
+        check_vmaf(*out_size)
+    yuv_acc = _YuvAccumulator(dev) if (yuv or vmaf) else None
+    accumulator = QualityAccumulator(ms_ssim=ms_ssim)
+    stream = VmafStream(*out_size, fps=fps or ref_info.fps or 25.0) if vmaf else None
+    extra: dict = {}
+    try:
+        count = _compare(reference, distorted, frames, size, raw, batch_size, dev, accumulator, yuv_acc, stream,
+                         yuv420_planes)
+        if count == 0:
+            raise InputError(f"no frames to compare in {reference} and {distorted}")
+        if yuv_acc is not None and yuv:
+            extra["yuv_psnr_per_frame"] = yuv_acc.result()
+        if stream is not None:
+            extra["vmaf"], extra["vmaf_per_frame"] = stream.close()
+            stream = None
+    finally:
+        if stream is not None:
+            stream.abort()
+    report = accumulator.result(reference=str(reference), distorted=str(distorted))
+    for key, value in extra.items():
+        setattr(report, key, value)
+    return report
+
+
+class _YuvAccumulator:
+    """Per-frame PSNR of the Y, U, V planes (uint8, peak 255) on ``device``, copied to the host once."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._device = device
+        self._mse: list[torch.Tensor] = []
+
+    def update(self, ref: tuple[np.ndarray, ...], dis: tuple[np.ndarray, ...]) -> None:
+        self._mse.append(torch.stack([
+            (torch.from_numpy(np.ascontiguousarray(d)).to(self._device).double()
+             - torch.from_numpy(np.ascontiguousarray(r)).to(self._device).double()).square().mean()
+            for r, d in zip(ref, dis)
+        ]))
+
+    def result(self) -> dict[str, list[float]]:
+        from nervkit.metrics.psnr import psnr_from_mse
+
+        psnr = psnr_from_mse(torch.stack(self._mse).cpu(), data_range=255.0)  # (frames, 3)
+        y, u, v = (psnr[:, i].tolist() for i in range(3))
+        return {"y": y, "u": u, "v": v, "yuv": [(6 * a + b + c) / 8 for a, b, c in zip(y, u, v)]}
+
+
+def _compare(reference, distorted, frames, size, raw, batch_size, dev, accumulator, yuv_acc,  # type: ignore[no-untyped-def]
+             stream, to_planes) -> int:
+    """The lockstep loop: RGB metrics in batches, Y/U/V planes and VMAF frame by frame; returns the count."""
+    from nervkit.io import iter_frames
+
     ref_iter = iter(iter_frames(reference, frames=frames, size=size, **raw))
     dis_iter = iter(iter_frames(distorted, frames=frames, size=size, **raw))
-    accumulator = QualityAccumulator(ms_ssim=ms_ssim)
     ref_batch: list[np.ndarray] = []
     dis_batch: list[np.ndarray] = []
     count = 0
@@ -100,6 +165,11 @@ def evaluate_videos(
         if ref_frame.shape != dis_frame.shape:
             raise _size_error(reference, distorted, ref_frame.shape[:2], dis_frame.shape[:2])
         count += 1
+        if yuv_acc is not None:
+            ref_planes, dis_planes = to_planes(ref_frame, what=str(reference)), to_planes(dis_frame, what=str(distorted))
+            yuv_acc.update(ref_planes, dis_planes)
+            if stream is not None:
+                stream.feed(ref_planes, dis_planes)
         ref_batch.append(ref_frame)
         dis_batch.append(dis_frame)
         if len(ref_batch) == batch_size:
@@ -107,6 +177,4 @@ def evaluate_videos(
             ref_batch, dis_batch = [], []
     if ref_batch:
         accumulator.update(_to_batch(dis_batch, dev), _to_batch(ref_batch, dev))
-    if count == 0:
-        raise InputError(f"no frames to compare in {reference} and {distorted}")
-    return accumulator.result(reference=str(reference), distorted=str(distorted))
+    return count
