@@ -271,7 +271,16 @@ def add_models(sub: Subparsers) -> None:
 
 
 #: the subcommands in the order ``nervkit --help`` lists them
+def add_completion(sub: Subparsers) -> None:
+    comp = _add(sub, "completion", "print a shell completion script: eval \"$(nervkit completion bash)\"",
+                description="Print a completion script for bash or zsh (subcommands, every option, method names "
+                            "after --model). Install: add 'eval \"$(nervkit completion bash)\"' to ~/.bashrc (zsh: "
+                            "'eval \"$(nervkit completion zsh)\"' to ~/.zshrc).")
+    comp.add_argument("shell", choices=("bash", "zsh"))
+    comp.set_defaults(handler=commands.cmd_completion)
+
+
 BUILDERS: tuple[Callable[[Subparsers], None], ...] = (
     add_decode, add_interpolate, add_inpaint, add_eval, add_compress, add_decompress, add_inspect, add_bench,
-    add_info, add_models,
+    add_info, add_models, add_completion,
 )

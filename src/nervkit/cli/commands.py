@@ -186,6 +186,22 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return _result(args, report, fmt.compress_lines(report))
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from .completion import completion_script
+    from .main import build_parser
+
+    methods = list_methods()
+    fits = {m: _subcommand(build_parser(["fit", "--model", m]), "fit") for m in methods}
+    print(completion_script(args.shell, build_parser(), fits, methods), end="")
+    return 0
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    from .completion import _subparsers
+
+    return _subparsers(parser)[name]
+
+
 def _nerv_file(args: argparse.Namespace) -> str:
     """The .nerv file of ``decompress`` / ``inspect``: FILE, or the bundled sample with --sample (not both)."""
     if args.sample and args.file:
