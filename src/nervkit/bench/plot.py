@@ -12,13 +12,13 @@ atomically (:func:`nervkit.io.atomic.atomic_path`).
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nervkit.bench.results import read_json_object
 from nervkit.errors import InputError
 from nervkit.io.atomic import atomic_path
 
@@ -188,14 +188,7 @@ def load_curves(path: str | os.PathLike[str], metric: str = "psnr") -> dict[str,
     curve. One-line :class:`InputError` on a missing or unreadable file, or one with no curve of ``metric``."""
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read RD results {path}: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: RD results must be a JSON object")
+    data = read_json_object(path)
     if isinstance(data.get("series"), dict):  # a `bench rd` summary.json
         entries = [(str(k), v) for k, v in data["series"].items() if isinstance(v, dict)]
         entries = [(str(v.get("name", k)), v.get("results")) for k, v in entries]

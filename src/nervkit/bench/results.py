@@ -119,16 +119,23 @@ def write_results(path: str | os.PathLike[str], rd: RDResults) -> Path:
     return Path(path)
 
 
-def read_results(path: str | os.PathLike[str]) -> RDResults:
-    """Read and validate an RD results file (InputError on any problem)."""
+def read_json_object(path: str | os.PathLike[str]) -> dict:
+    """The JSON object in an RD results file; a one-line InputError when it is missing, unreadable or not an
+    object (``read_results`` and ``bench plot`` read their files through it)."""
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise InputError(f"no such file: {path}") from None
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read RD results {path}: {exc}") from exc
+        raise InputError(f"cannot read RD results {path}: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: RD results must be a JSON object")
+    return data
+
+
+def read_results(path: str | os.PathLike[str]) -> RDResults:
+    """Read and validate an RD results file (InputError on any problem)."""
+    data = read_json_object(path)
     schema = data.get("schema", SCHEMA)  # CompressAI files have no schema field
     if schema != SCHEMA:
         raise InputError(f"{path}: unknown RD results schema {schema!r} (expected {SCHEMA})")
