@@ -25,8 +25,9 @@ from typing import ClassVar, Protocol
 
 import torch
 
-from .batches import _group_mse, moved, SamplingOptions
+from .batches import SamplingOptions, _group_mse, moved
 from .frame_store import FrameStore
+from .sampling import epoch_batches
 
 
 @dataclass
@@ -110,13 +111,10 @@ class PatchSampler:
         model.patch_shape(options.patch_size)
 
     def plan(self, epoch: int) -> list[torch.Tensor]:
+        """The (frame, patch) pairs in the frame sampler's seeded order and split (:func:`epoch_batches`)."""
         pairs = torch.cartesian_prod(self.frames, torch.arange(len(self.origins)))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        batches = list(pairs[torch.randperm(len(pairs), generator=g)].split(self.per_batch))
-        if self.world_size > 1:
-            usable = len(batches) - len(batches) % self.world_size or len(batches)
-            batches = batches[self.rank:usable:self.world_size]
-        return batches
+        return [pairs[b] for b in epoch_batches(list(range(len(pairs))), self.per_batch, epoch=epoch, seed=self.seed,
+                                                rank=self.rank, world_size=self.world_size)]
 
     def load(self, key: torch.Tensor) -> PatchBatch:
         """The patches of ``key`` ((frame, patch number) rows) with their targets and loss weights."""
@@ -128,14 +126,17 @@ class PatchSampler:
         frames_in = self.store.get(unique)  # on the training device when the store was moved there
         images = frames_in.new_zeros(len(unique), 3, oh, ow)
         images[:, :, :h, :w] = frames_in
-        target = torch.stack([images[i, :, y:y + ph, x:x + pw]
-                              for i, y, x in zip(where.tolist(), rows.tolist(), cols.tolist())])
+        corners = list(zip(where.tolist(), rows.tolist(), cols.tolist()))
+
+        def crops(maps: torch.Tensor) -> torch.Tensor:
+            return torch.stack([maps[i, :, y:y + ph, x:x + pw] for i, y, x in corners])
+
+        target = crops(images)
         weight = None
         if self.loss_mask is not None or (oh, ow) != (h, w):
             counted = frames_in.new_zeros(len(unique), 1, oh, ow)
             mask = self.loss_mask
             counted[:, :, :h, :w] = 1.0 if mask is None else (mask if mask.shape[0] == 1 else mask[unique])
-            weight = torch.stack([counted[i, :, y:y + ph, x:x + pw]
-                                  for i, y, x in zip(where.tolist(), rows.tolist(), cols.tolist())])
+            weight = crops(counted)
         device = frames_in.device
         return PatchBatch(frames.to(device), rows.to(device), cols.to(device), target, weight)

@@ -159,7 +159,7 @@ class HiNeRVConfig(MethodConfig):
             return self
         cfg = self if target is None else replace(self, model_size=target / 1e6)
         budget = round(cfg.model_size * 1e6)
-        count = lambda c: count_parameters("hinerv", replace(cfg, channels=c), geometry)  # noqa: E731
+        count = lambda c: count_parameters("hinerv", replace(cfg, channels=c), geometry)
         floor = count(8)
         if floor > budget:
             raise ModelError(f"a budget of {budget:,} parameters is too small for HiNeRV at {geometry.height}x"
@@ -231,6 +231,12 @@ def depthwise(x: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tens
     return y.permute(0, 2, 3, 1)
 
 
+def read_grids(grids: nn.ParameterList, positions: torch.Tensor, frames: int) -> torch.Tensor:
+    """Grids (T_l, …, C_l) read linearly in time at frame ``positions``, concatenated on the channels: (n, …, ΣC_l)."""
+    return torch.cat([time_lerp(g.reshape(g.shape[0], -1), positions, frames).view(-1, *g.shape[1:])
+                      for g in grids], -1)
+
+
 def time_lerp(table: torch.Tensor, positions: torch.Tensor, frames: int) -> torch.Tensor:
     """Rows of a (T, D) ``table`` read linearly at frame ``positions`` (n,) of a video of ``frames``
     frames: row p = (i + ½)·T/N − ½ clamped to [0, T − 1] (``grid_sample``, align_corners False, border
@@ -275,8 +281,7 @@ class HierarchicalEncoding(nn.Module):
 
     def block(self, positions: torch.Tensor, frames: int) -> torch.Tensor:
         """The s×s block of encodings (n, s, s, width) at frame ``positions``."""
-        levels = [time_lerp(g.reshape(g.shape[0], -1), positions, frames).view(-1, *g.shape[1:]) for g in self.grids]
-        return self.linear(torch.cat(levels, -1))
+        return self.linear(read_grids(self.grids, positions, frames))
 
     def forward(self, positions: torch.Tensor, frames: int, start: tuple[int, int],
                 size: tuple[int, int]) -> torch.Tensor:
@@ -313,7 +318,7 @@ class PatchPlan:
             q = max(lower, upper, math.ceil(u / s))
             inputs.append(u)
             pads.append(q)
-        return cls(tuple(reversed(pads)), tuple([0, *reversed(inputs)]), pads[-1] + 1)
+        return cls(tuple(reversed(pads)), (0, *reversed(inputs)), pads[-1] + 1)
 
 
 @register_method(
@@ -396,9 +401,7 @@ class HiNeRV(Representation):
     # -- the network -----------------------------------------------------------------------------------
     def base_features(self, positions: torch.Tensor) -> torch.Tensor:
         """The base grids at frame ``positions``, levels concatenated: (n, h₀, w₀, C₀)."""
-        n = self.geometry.num_frames
-        levels = [time_lerp(g.reshape(g.shape[0], -1), positions, n).view(-1, *g.shape[1:]) for g in self.base_grids]
-        return torch.cat(levels, -1)
+        return read_grids(self.base_grids, positions, self.geometry.num_frames)
 
     def render(self, positions: torch.Tensor) -> torch.Tensor:
         """Whole frames (n, 3, H_out, W_out) at frame ``positions`` (float; fractional = between frames)."""
@@ -420,11 +423,10 @@ class HiNeRV(Representation):
         the output frame (multiples of the product of the scales): equal to the whole frame's pixels."""
         c, plan, n = self.config, self.plan, self.geometry.num_frames
         cell = math.prod(c.scales)
-        # origins of the patch at every resolution (k = 0: the first grid)
-        origins = [(rows // (cell // math.prod(c.scales[:k])), cols // (cell // math.prod(c.scales[:k])))
-                   for k in range(STAGES + 1)]
-        sizes = [(shape[0] // (cell // math.prod(c.scales[:k])), shape[1] // (cell // math.prod(c.scales[:k])))
-                 for k in range(STAGES + 1)]
+        # the patch at every resolution k (0: the first grid): its corner and size, the output's / Π_{j>k} s_j
+        below = [cell // math.prod(c.scales[:k]) for k in range(STAGES + 1)]
+        origins = [(rows // d, cols // d) for d in below]
+        sizes = [(shape[0] // d, shape[1] // d) for d in below]
         q = plan.base
         feats = F.pad(self.base_features(positions), (0, 0, q, q, q, q))  # zeros outside the frame
         (h0, w0), (y0, x0) = sizes[0], origins[0]
@@ -447,17 +449,16 @@ class HiNeRV(Representation):
         return torch.sigmoid(self.head(x)).permute(0, 3, 1, 2)
 
     @staticmethod
-    def _inside(origin: torch.Tensor, pad: int, length: int, extent: int) -> torch.Tensor:
-        """(n, length) bool: which positions of regions starting at ``origin - pad`` lie in [0, extent)."""
-        pos = origin[:, None] - pad + torch.arange(length, device=origin.device)
-        return (pos >= 0) & (pos < extent)
+    def _positions(origin: torch.Tensor, pad: int, length: int) -> torch.Tensor:
+        """(n, length): the frame coordinates of regions of ``length`` starting at ``origin - pad``."""
+        return origin[:, None] - pad + torch.arange(length, device=origin.device)
 
     def _outside_zeroed(self, x: torch.Tensor, origin: tuple[torch.Tensor, torch.Tensor], pad: int,
                         extent: tuple[int, int]) -> torch.Tensor:
         """``x`` (n, h, w, C), a region padded by ``pad``, with the positions outside the frame set to 0 (the
         whole frame's zero padding, for the next convolution)."""
-        rows = self._inside(origin[0], pad, x.shape[1], extent[0])
-        cols = self._inside(origin[1], pad, x.shape[2], extent[1])
+        ys, xs = self._positions(origin[0], pad, x.shape[1]), self._positions(origin[1], pad, x.shape[2])
+        rows, cols = (ys >= 0) & (ys < extent[0]), (xs >= 0) & (xs < extent[1])
         if bool(rows.all()) and bool(cols.all()):
             return x
         return x * (rows[:, :, None, None] & cols[:, None, :, None]).to(x.dtype)
@@ -468,7 +469,7 @@ class HiNeRV(Representation):
         (the whole frame's bilinear up-sampling clamps its source index there); rows further out feed only
         outputs outside the frame."""
         for axis, (start, size) in enumerate(zip(origin, extent), start=1):
-            pos = start[:, None] - pad + torch.arange(x.shape[axis], device=x.device)
+            pos = self._positions(start, pad, x.shape[axis])
             before, after = (pos == -1), (pos == size)
             if not bool(before.any()) and not bool(after.any()):
                 continue
