@@ -5,8 +5,10 @@ PSNR/SSIM/MS-SSIM are nervkit's own (:class:`~nervkit.metrics.QualityAccumulator
 
 VMAF comes from ffmpeg's ``libvmaf`` filter with the built-in ``vmaf_v0.6.1`` model, read from its JSON
 log (pooled mean over frames). VMAF is defined on the luma plane of YUV video, so both the reference
-and the distorted frames, which nervkit holds as RGB, are converted to 8-bit ``yuv420p`` by ffmpeg with
-the one conversion of :mod:`nervkit.bench.codecs` (BT.601, limited range). Both sides go through the
+and the distorted frames, which nervkit holds as RGB, are converted to 8-bit ``yuv420p`` with nervkit's
+one conversion (:func:`nervkit.io.yuv420_planes`: swscale, BT.601, limited range; the planes ``eval``'s
+Y/U/V PSNRs use) and streamed to libvmaf frame by frame (:class:`nervkit.metrics.vmaf.VmafStream`: no
+temporary copy of either video on disk). Both sides go through the
 same conversion, so identical RGB input gives identical YUV and VMAF ≈ 100: every frame scores 100 except the
 first, whose temporal (motion) feature is 0 by definition and which scores about 97.4 on the test clip,
 so the pooled mean of identical 4-frame clips is about 99.4 (it approaches 100 for longer clips). Converting the
@@ -22,24 +24,18 @@ number, not a perceptual one. If this ffmpeg has no libvmaf filter, :func:`vmaf_
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from nervkit.bench.codecs import RGB_TO_YUV, as_rgb_frames
-from nervkit.errors import InputError, NervkitError
-from nervkit.io.ffmpeg import has_filter, run_ffmpeg
+from nervkit.bench.codecs import as_rgb_frames
+from nervkit.errors import InputError
+from nervkit.io.ffmpeg import has_filter
+from nervkit.io.writer import yuv420_planes
 from nervkit.metrics import QualityAccumulator
-
-VMAF_MODEL = "vmaf_v0.6.1"
-#: Smallest frame side libvmaf is given (16 fails in libvmaf, 24 works).
-VMAF_MIN_SIDE = 24
+from nervkit.metrics.vmaf import VMAF_MIN_SIDE, VMAF_MODEL, VmafStream
 
 
 @dataclass
@@ -64,11 +60,6 @@ def _check_pair(reference: np.ndarray, distorted: np.ndarray) -> None:
         )
 
 
-def _filter_path(path: Path) -> str:
-    """``path`` escaped for an ffmpeg filter option value (inside single quotes)."""
-    return "'" + str(path).replace("\\", "/").replace("'", "'\\''").replace(":", "\\:") + "'"
-
-
 def vmaf_score(
     reference: np.ndarray,
     distorted: np.ndarray,
@@ -77,41 +68,18 @@ def vmaf_score(
     model: str = VMAF_MODEL,
     threads: int | None = None,
 ) -> tuple[float, list[float]]:
-    """VMAF (pooled mean, per-frame list) of ``distorted`` vs ``reference`` RGB uint8 ``(N, H, W, 3)``."""
-    if not has_filter("libvmaf"):
-        raise NervkitError("VMAF needs ffmpeg's libvmaf filter, which this ffmpeg lacks")
+    """VMAF (pooled mean, per-frame list) of ``distorted`` vs ``reference`` RGB uint8 ``(N, H, W, 3)``,
+    streamed frame by frame to libvmaf (:class:`nervkit.metrics.vmaf.VmafStream`, no temporary video)."""
     reference, distorted = as_rgb_frames(reference), as_rgb_frames(distorted)
     _check_pair(reference, distorted)
-    n, height, width, _ = reference.shape
-    if min(height, width) < VMAF_MIN_SIDE:
-        raise NervkitError(f"VMAF needs frames of at least {VMAF_MIN_SIDE} pixels on a side, got {height}x{width} (HxW)")
-    with tempfile.TemporaryDirectory(prefix="nervkit-vmaf-") as folder:
-        folder_path = Path(folder)
-        ref_path, dist_path, log_path = folder_path / "ref.rgb", folder_path / "dist.rgb", folder_path / "vmaf.json"
-        ref_path.write_bytes(reference.tobytes())
-        dist_path.write_bytes(distorted.tobytes())
-        raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", f"{fps:g}"]
-        n_threads = threads if threads is not None else max(1, min(8, os.cpu_count() or 1))
-        graph = (
-            f"[0:v]{RGB_TO_YUV},format=yuv420p[dist];"
-            f"[1:v]{RGB_TO_YUV},format=yuv420p[ref];"
-            f"[dist][ref]libvmaf=model=version={model}:log_fmt=json:n_threads={n_threads}"
-            f":log_path={_filter_path(log_path)}"
-        )
-        run_ffmpeg(
-            ["-hide_banner", "-nostdin", "-loglevel", "error", *raw, "-i", str(dist_path), *raw, "-i", str(ref_path),
-             "-lavfi", graph, "-f", "null", "-"],
-            what=f"measuring VMAF ({model})",
-        )
-        try:
-            log = json.loads(log_path.read_text())
-            per_frame = [float(frame["metrics"]["vmaf"]) for frame in log["frames"]]
-            pooled = float(log["pooled_metrics"]["vmaf"]["mean"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise NervkitError(f"cannot read libvmaf's JSON log: {exc}") from exc
-    if len(per_frame) != n:
-        raise NervkitError(f"libvmaf scored {len(per_frame)} of {n} frames")
-    return pooled, per_frame
+    stream = VmafStream(*reference.shape[1:3], fps=fps, model=model, threads=threads)
+    try:
+        for ref, dist in zip(reference, distorted):
+            stream.feed(yuv420_planes(ref, what="VMAF"), yuv420_planes(dist, what="VMAF"))
+    except BaseException:
+        stream.abort()
+        raise
+    return stream.close()
 
 
 def measure_quality(
