@@ -42,6 +42,7 @@ from .tasks import TaskData, evaluate_run
 from .train import DistContext, TrainConfig, Trainer, init_distributed, load_checkpoint, resolve_device
 from .train.engine import check_rate_target
 from .train import shutdown_distributed
+from .version import version
 
 
 @dataclass(frozen=True)
@@ -356,15 +357,6 @@ def _run_lock(run: Run, command: str, enabled: bool = True) -> Iterator[None]:
 
 
 # -- provenance -------------------------------------------------------------------------------------------
-def version() -> str:
-    try:
-        from importlib.metadata import version as package_version
-
-        return package_version("nervkit")
-    except Exception:  # pragma: no cover - not installed
-        return "0+unknown"
-
-
 def _git_commit() -> str | None:
     """The commit of the nervkit source tree when it is a git checkout (editable installs), else None."""
     here = Path(__file__).resolve().parent

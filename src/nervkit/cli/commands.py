@@ -187,19 +187,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
-    from .completion import completion_script
-    from .main import build_parser
+    from .completion import live_script
 
-    methods = list_methods()
-    fits = {m: _subcommand(build_parser(["fit", "--model", m]), "fit") for m in methods}
-    print(completion_script(args.shell, build_parser(), fits, methods), end="")
+    print(live_script(args.shell), end="")
     return 0
-
-
-def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-    from .completion import _subparsers
-
-    return _subparsers(parser)[name]
 
 
 def _nerv_file(args: argparse.Namespace) -> str:

@@ -3,6 +3,10 @@
 Every user error prints one line ``nervkit: error: …`` and exits with status 2; an interrupted fit
 says how to resume (exit 130); an unexpected failure prints one line too (set NERVKIT_DEBUG=1 for
 the traceback).
+
+``nervkit``, ``--help``, ``--version``, ``models`` and ``completion bash|zsh`` are answered by :mod:`.fast`
+from the shipped CLI catalog (:mod:`.catalog`) without importing torch, when the catalog is valid; every
+other command line builds the full parser (:func:`build_parser`), whose builders import what they need.
 """
 
 from __future__ import annotations
@@ -14,18 +18,16 @@ import traceback
 from collections.abc import Sequence
 
 from ..errors import NervkitError, user_error_from
-from ..fitting import invoked_as
-from . import builders, commands
-from .parser import HelpFormatter, OneLineParser
+from ..version import version
+from . import fast
+from .parser import top_level_parser
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The ``nervkit`` parser; ``argv`` decides which method's architecture options ``fit`` lists."""
-    parser = OneLineParser(prog="nervkit", description="Neural video representations: fit, decode, evaluate.",
-                           formatter_class=HelpFormatter)
-    parser.add_argument("--version", action="version", version=f"nervkit {commands.version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    sub.required = True
+    """The full ``nervkit`` parser; ``argv`` decides which method's architecture options ``fit`` lists."""
+    from . import builders  # the subcommands' options come from the config classes and models: torch
+
+    parser, sub = top_level_parser(version())
     builders.add_fit(sub, argv)
     for add in builders.BUILDERS:
         add(sub)
@@ -36,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = bool(os.environ.get("NERVKIT_DEBUG"))
     try:
+        answered = fast.answer(args_list)  # --help, --version, models, completion: from the catalog
+        if answered is not None:
+            return answered
+        from ..fitting import invoked_as
+
         args = build_parser(args_list).parse_args(args_list)
         with invoked_as(["nervkit", *args_list]):  # recorded in run.json's provenance
             return int(args.handler(args) or 0)

@@ -11,8 +11,9 @@ never imports them. It reads a *clip source* (:class:`ClipSource`: the videos an
 an *opener* registered for the file's suffix makes (:func:`register_opener`). An opener may also return a
 *model file* (:class:`ModelFile`: ``videos`` as dicts and ``build_model()`` returning a module with
 ``decode_frames``), which :class:`ModelFileSource` adapts: the ``.nerv`` opener, registered by
-:mod:`nervkit.compress.model_codec` when it is imported (``import nervkit`` imports it), is its
-``read_nerv``.
+:mod:`nervkit.compress.model_codec` when it is imported, is its ``read_nerv``; that module is imported by
+name (:data:`BUILTIN_OPENERS`) the first time a ``.nerv`` file is opened, so no import of the compressor
+is needed first (``import nervkit`` is lazy and imports none).
 
 **Clips.** Video v of L frames gives the clips starting at 0, s, 2s, … (s = ``stride``, default T). A clip
 is *whole* when it ends inside the video; the first clip that would run past the end is *partial*, and
@@ -43,6 +44,7 @@ own error.
 
 from __future__ import annotations
 
+import importlib
 import numbers
 import operator
 import os
@@ -111,6 +113,9 @@ class ModelFile(Protocol):
 
 Opener = Callable[[Path], "ClipSource | ModelFile"]
 _OPENERS: dict[str, Opener] = {}
+#: suffix -> the nervkit module whose import registers its opener (imported on first use, by name: the
+#: data layer does not depend on the compressor)
+BUILTIN_OPENERS = {".nerv": "nervkit.compress.model_codec"}
 
 
 def register_opener(suffix: str, opener: Opener) -> None:
@@ -125,8 +130,15 @@ def register_opener(suffix: str, opener: Opener) -> None:
 
 
 def registered_suffixes() -> tuple[str, ...]:
-    """The file suffixes an opener is registered for."""
-    return tuple(sorted(_OPENERS))
+    """The file suffixes an opener is registered for (or built in: :data:`BUILTIN_OPENERS`)."""
+    return tuple(sorted(set(_OPENERS) | set(BUILTIN_OPENERS)))
+
+
+def _opener(suffix: str) -> Opener | None:
+    """The opener of ``suffix`` (lower case), importing its built-in module the first time."""
+    if suffix not in _OPENERS and suffix in BUILTIN_OPENERS:
+        importlib.import_module(BUILTIN_OPENERS[suffix])
+    return _OPENERS.get(suffix)
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -197,7 +209,7 @@ def open_clip_source(path: str | os.PathLike[str], device: str | torch.device = 
     missing file or a file type without an opener; the opener's own one-line error for a bad file."""
     p = Path(path)
     target = check_device(device)
-    opener = _OPENERS.get(p.suffix.lower())
+    opener = _opener(p.suffix.lower())
     if opener is None:
         known = ", ".join(registered_suffixes()) or "none"
         raise InputError(f"{p}: no clip reader for {p.suffix or 'files without a suffix'} files "
