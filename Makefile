@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= runs/demo
 
-.PHONY: venv demo test bench bench-rd bench-hybrid bench-enerv bench-nvp clean
+.PHONY: venv browser demo test bench bench-rd bench-hybrid bench-enerv bench-nvp clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/nervkit fit --sample --model nerv --params 1.5M --size 180x320 --epochs 15 -o $(DEMO_DIR)
 
-test: venv
+# Debian's Chromium, for the report's browser test (tests/test_report.py); where apt cannot install it
+# the test says so and the report's structure is still tested
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  timeout 600 apt-get install -y -q chromium >/dev/null 2>&1 && echo "installed chromium (the report's browser test)"; } || \
+	  echo "note: chromium is not installed: the report's browser test will be skipped"
+
+test: venv browser
 	$(PY) -m pytest
 
 bench: venv

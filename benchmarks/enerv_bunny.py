@@ -122,8 +122,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
         epochs = [e["epoch"] for e in run["evals"]]
         for ax, key in zip(axes, ("psnr", "ms_ssim")):
             ax.plot(epochs, [e[key] for e in run["evals"]], marker="o", ms=3, label=name)
+    from matplotlib.ticker import MaxNLocator
+
     for ax, label in zip(axes, ("PSNR (dB)", "MS-SSIM")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -770,6 +770,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
     sys.path.insert(0, str(HERE))
     from common import save_figure
+    from matplotlib.ticker import MaxNLocator
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     for r in summary["runs"]:
@@ -777,6 +778,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         if curve:
             ax1.plot([c[0] for c in curve], [c[1] for c in curve], "o-", ms=3, label=f"{r['config']} {r['variant']}")
     ax1.set_xlabel("epoch")
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set_ylabel("PSNR (dB), all frames")
     ax1.set_title("training")
     ax1.grid(alpha=0.3)

@@ -232,10 +232,20 @@ def plot_overlay(
             while label in curves:  # the same name in two files: keep both curves
                 label, n = f"{name} ({n})", n + 1
             curves[label] = points
+    fig = overlay_figure(curves, metric=metric, title=title, log_x=log_x)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    return Path(path)
+
+
+def overlay_figure(curves: Mapping[str, Sequence[tuple[float, float]]], *, metric: str = "psnr",
+                   title: str | None = None, log_x: bool = False) -> Any:
+    """A matplotlib Figure of ``curves`` (label -> (bpp, value) points) as ``metric`` vs bpp, one
+    :func:`series_style` per label, the legend outside the axes (never covering a curve)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display
 
     fig = Figure(figsize=(8.5, 5.0))
     ax = fig.subplots()
@@ -250,6 +260,4 @@ def plot_overlay(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    return Path(path)
+    return fig

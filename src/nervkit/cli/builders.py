@@ -37,6 +37,12 @@ PLOT_EXAMPLE = """examples:
   nervkit bench plot results/uvg/summary.json --reference hinerv-uvg --metric ms-ssim -o uvg.png
 """
 
+REPORT_EXAMPLE = """examples:
+  nervkit report runs/bunny -o bunny.html
+  nervkit report bunny.nerv --reference bunny.mp4 --reference-frames 0:64 -o file.html --png file.png
+  nervkit report results/bunny -o rd.html     # a bench rd folder: RD plots, BD-rates, points
+"""
+
 _OUTPUT_HELP = ("output: .mp4/.mkv video; .y4m (YUV4MPEG2, C420jpeg) or raw .yuv, 8-bit yuv420p converted from RGB "
                 "by swscale, BT.601 limited range (the inverse of how nervkit reads YUV; even sizes only); "
                 "or a folder (ending in /) of PNG frames")
@@ -266,6 +272,28 @@ def add_info(sub: Subparsers) -> None:
     inf.set_defaults(handler=commands.cmd_info)
 
 
+def add_report(sub: Subparsers) -> None:
+    rep = _add(sub, "report", "one HTML page on a run, a .nerv file or a bench rd folder: frames, error maps, "
+                              "quality per frame, bytes, training and RD curves",
+               [json_output("print the report's numbers as JSON")], epilog=REPORT_EXAMPLE,
+               description="Write a self-contained HTML report (images embedded, no script, nothing fetched): "
+                           "source, decoded and error-map frames side by side, PSNR/MS-SSIM per frame, the "
+                           "byte breakdown, the training curves, and for a bench rd folder the RD plots and "
+                           "BD-rates.")
+    rep.add_argument("input", help="a run folder (nervkit fit), a .nerv file or a bench rd folder")
+    rep.add_argument("-o", "--out", required=True, help="the HTML file to write")
+    rep.add_argument("--png", metavar="FILE", help="also write the report's pictures stacked in one PNG")
+    rep.add_argument("--show", type=int, default=4, help="frames shown side by side, evenly spaced, first and "
+                                                         "last included [default: 4]")
+    rep.add_argument("--reference", metavar="VIDEO",
+                     help="the source video of a .nerv file, read at the file's frame size: error maps and "
+                          "PSNR/MS-SSIM per frame (a run folder knows its source)")
+    rep.add_argument("--reference-frames", metavar="A:B",
+                     help="the frames of --reference the file was fitted to [default: all]")
+    rep.add_argument("--device", default="cpu", help="where frames are decoded: cpu, cuda or auto [default: cpu]")
+    rep.set_defaults(handler=commands.cmd_report)
+
+
 def add_models(sub: Subparsers) -> None:
     _add(sub, "models", "list methods and presets").set_defaults(handler=commands.cmd_models)
 
@@ -282,5 +310,5 @@ def add_completion(sub: Subparsers) -> None:
 
 BUILDERS: tuple[Callable[[Subparsers], None], ...] = (
     add_decode, add_interpolate, add_inpaint, add_eval, add_compress, add_decompress, add_inspect, add_bench,
-    add_info, add_models, add_completion,
+    add_report, add_info, add_models, add_completion,
 )

@@ -25,10 +25,6 @@ from . import format as fmt
 from .dataclass_args import collect
 
 
-def version() -> str:
-    return api._version()
-
-
 def _print(lines: list[str] | str) -> None:
     print(lines if isinstance(lines, str) else "\n".join(lines), flush=True)
 
@@ -239,3 +235,11 @@ def cmd_bench_plot(args: argparse.Namespace) -> int:
                        log_x=args.log_x)
     _print(f"wrote {out}")
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import write_report
+
+    summary = write_report(args.input, args.out, png=args.png, shown=args.show, device=args.device,
+                           reference=args.reference, reference_frames=args.reference_frames)
+    return _result(args, summary, fmt.report_lines(summary))

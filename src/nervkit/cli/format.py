@@ -209,3 +209,15 @@ def bench_rd_lines(out: Path, summary: dict[str, Any]) -> list[str]:
         lines.append(f"  BD-rate (PSNR) of {name} vs {summary['anchor']}: "
                      + (f"{value:+.1f} %" if value is not None else "n/a (see rd.md)"))
     return lines
+
+
+def report_lines(summary: dict[str, Any]) -> list[str]:
+    """The result of ``nervkit report``: what was written and the headline numbers."""
+    written = summary["html"] + (f" and {summary['png']}" if summary.get("png") else "")
+    lines = [f"wrote {written} ({summary['title']}; {summary['html_bytes'] / 1e3:,.0f} kB)"]
+    psnr = (summary.get("per_frame") or {}).get("psnr")
+    if psnr:
+        lines.append(f"PSNR per frame: mean {psnr['mean']:.2f} dB, lowest {psnr['min']:.2f} dB over {psnr['frames']} "
+                     "frames")
+    lines += [f"note: {note}" for note in summary.get("notes", [])]
+    return lines
