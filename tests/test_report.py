@@ -169,7 +169,8 @@ def test_rd_report_has_both_plots_and_the_bd_table(rd_dir, tmp_path):
     assert "BD against x264" in text and text.count("<tr>") >= 2 + 7  # BD rows and one row per RD point
 
 
-@pytest.mark.parametrize("case", ["missing", "empty-folder", "reference-for-run", "out-is-folder", "short-reference"])
+@pytest.mark.parametrize("case", ["missing", "empty-folder", "reference-for-run", "out-is-folder", "short-reference",
+                                  "no-frames-shown", "png-is-the-page", "inside-the-run"])
 def test_bad_input_is_one_line_and_writes_nothing(case, run_dir, nerv_file, tmp_path):
     import nervkit
 
@@ -180,9 +181,12 @@ def test_bad_input_is_one_line_and_writes_nothing(case, run_dir, nerv_file, tmp_
         "reference-for-run": [run_dir, "-o", out, "--reference", nervkit.sample_video()],
         "out-is-folder": [run_dir, "-o", tmp_path],
         "short-reference": [nerv_file, "-o", out, "--reference", nervkit.sample_video(), "--reference-frames", "0:3"],
+        "no-frames-shown": [run_dir, "-o", out, "--show", 0],
+        "png-is-the-page": [run_dir, "-o", out, "--png", out],
+        "inside-the-run": [run_dir, "-o", run_dir / "r.html"],
     }[case]
     one_line_error(run_cli("report", *args))
-    assert not out.exists() and not list(tmp_path.glob("*.html"))
+    assert not out.exists() and not list(tmp_path.glob("*.html")) and not list(run_dir.glob("*.html"))
 
 
 # ---- in a real browser -----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ def write_report(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
     it), for error maps and per-frame quality. Returns the report's numbers (:meth:`ReportContent.summary`)
     with the paths written."""
     from .. import arguments
+    from ..errors import ConfigError
     from ..io.atomic import write_bytes_atomic
     from ..io.outputs import check_file_target, check_output
     from ..train import resolve_device
@@ -37,9 +38,12 @@ def write_report(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
     from .page import draw, to_html, to_png
 
     outputs = [Path(out)] + ([Path(png)] if png is not None else [])
+    if png is not None and os.path.abspath(png) == os.path.abspath(out):
+        raise ConfigError(f"--png and -o name the same file ({out}): give the PNG its own name")
+    folders = [source] if Path(source).is_dir() else []  # nothing is written inside a run or RD folder
     for path in outputs:
         check_file_target(path)
-        check_output(path, inputs=[source, reference])
+        check_output(path, inputs=[source, reference], read_folders=folders)
     frame_range = arguments.frame_range("--reference-frames", reference_frames)
     content = gather(source, shown=int(shown), device=str(resolve_device(device)), reference=reference,
                      reference_frames=frame_range)
