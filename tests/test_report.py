@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli_ok, one_line_error, run_cli
 from PIL import Image
 
-from helpers import cli_ok, one_line_error, run_cli
 from nervkit.io import read_video
 from nervkit.report.page import MIN_SHOWN_WIDTH
 
@@ -223,7 +223,7 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     probe_page = tmp_path / "probe.html"
     probe_page.write_text(page.read_text().replace("</body>", PROBE))
     dom = _chromium("--virtual-time-budget=10000", "--dump-dom", probe_page.as_uri(), profile=tmp_path / "p1")
-    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.DOTALL)
     assert found, dom[-2000:]
     probe = json.loads(html.unescape(found.group(1)))
     assert [s["id"] for s in probe["sections"]] == ["summary", "frames", "per-frame", "bytes", "training"]
@@ -241,6 +241,7 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
 
 def test_collection_frames_are_labelled_with_their_video_and_a_moved_source_is_a_note(tmp_path):
     from helpers import gradient_clip
+
     from nervkit.io import write_video
 
     first = write_video(gradient_clip(4, 36, 64), tmp_path / "first.mkv", fps=25, lossless=True)

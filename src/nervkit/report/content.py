@@ -135,8 +135,9 @@ def from_run(path: Path, *, shown: int, device: str) -> ReportContent:
     ]
     metrics = _read_json(run.metrics_file)
     if metrics:
-        content.facts.append(("quality", f"PSNR {metrics['psnr']:.2f} dB, MS-SSIM "
-                                         f"{_opt(metrics.get('ms_ssim'), '.4f')}, SSIM {_opt(metrics.get('ssim'), '.4f')}"))
+        quality = (f"PSNR {metrics['psnr']:.2f} dB, MS-SSIM {_opt(metrics.get('ms_ssim'), '.4f')}, "
+                   f"SSIM {_opt(metrics.get('ssim'), '.4f')}")
+        content.facts.append(("quality", quality))
         per_frame = metrics.get("per_frame") or {}
         content.per_frame = {k: [float(x) for x in per_frame[k]] for k in ("psnr", "ms_ssim")
                              if isinstance(per_frame.get(k), list) and per_frame[k]}
@@ -257,7 +258,7 @@ def from_file(path: Path, *, shown: int, device: str, reference: str | None = No
 # ---- a bench rd folder -----------------------------------------------------------------------------------
 def from_rd(path: Path) -> ReportContent:
     from ..bench.plot import METRICS, load_curves
-    from ..bench.results import read_json_object
+    from ..bench.results import RDResults, read_json_object
 
     summary_path = path / "summary.json"
     summary = read_json_object(summary_path)
@@ -265,25 +266,22 @@ def from_rd(path: Path) -> ReportContent:
         raise InputError(f"{summary_path} is not a nervkit bench rd summary (no 'series')")
     meta = summary.get("meta") or {}
     content = ReportContent("rd", f"Rate–distortion: {Path(str(meta.get('video', path))).name}")
-    content.facts = [("video", f"{meta.get('video', '?')}: {meta.get('frames', '?')} frames "
-                               f"{meta.get('height', '?')}x{meta.get('width', '?')}")]
+    size = f"{meta.get('height', '?')}x{meta.get('width', '?')}"
+    content.facts = [("video", f"{meta.get('video', '?')}: {meta.get('frames', '?')} frames {size}")]
     machine = meta.get("machine") or {}
     if machine:
-        content.facts.append(("machine", f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), torch "
-                                         f"{machine.get('torch', '?')}, {machine.get('date', '?')}"))
+        where = (f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), torch {machine.get('torch', '?')}, "
+                 f"{machine.get('date', '?')}")
+        content.facts.append(("machine", where))
     for metric in METRICS:
         try:
             content.rd_curves[metric] = load_curves(summary_path, metric)
         except InputError:
             continue  # no series has this metric (e.g. MS-SSIM not measured)
     for name, series in summary["series"].items():
-        results = series.get("results") or {}
-        for i, bpp in enumerate(results.get("bpp") or []):
-            def at(key: str, i: int = i) -> Any:
-                values = results.get(key) or []
-                return values[i] if i < len(values) else None
-            content.rd_table.append({"series": name, "bpp": bpp, "psnr": at("psnr-rgb"),
-                                     "ms_ssim": at("ms-ssim-rgb"), "vmaf": at("vmaf")})
+        for point in RDResults(name, results=series.get("results") or {}).points():
+            content.rd_table.append({"series": name, "bpp": point["bpp"], "psnr": point.get("psnr-rgb"),
+                                     "ms_ssim": point.get("ms-ssim-rgb"), "vmaf": point.get("vmaf")})
     content.bd_anchor = summary.get("anchor")
     for name, bd in (summary.get("bd") or {}).items():
         content.bd_table.append({"series": name, "bd_rate_psnr": bd.get("bd_rate_psnr"),

@@ -8,6 +8,7 @@ method has the same colour here as in every other nervkit plot.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,7 @@ def _counting_axis(ax: Any, x: list[int]) -> None:
 
 
 def per_frame_png(per_frame: dict[str, list[float]], shown: list[int],
-                  videos: list[tuple[str, int, int]] = ()) -> bytes:  # type: ignore[assignment]
+                  videos: Sequence[tuple[str, int, int]] = ()) -> bytes:
     """PSNR (and MS-SSIM) of every frame, the mean dashed, the frames shown above marked; a collection's
     video boundaries dotted."""
     keys = [k for k in ("psnr", "ms_ssim") if per_frame.get(k)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -48,6 +49,7 @@ class Picture:
     png: bytes
     alt: str
     width: int | None = None
+    row: str | None = None  # pictures with the same row key sit side by side in the stacked PNG
 
     def tag(self, css_class: str = "plot") -> str:
         uri = "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
@@ -72,7 +74,7 @@ class Page:
         return picture.tag(css_class)
 
 
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+def _table(header: list[str], rows: list[list[str]], numeric: Collection[int] = ()) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f'<td class="num">{html.escape(c)}</td>' if i in numeric
                                      else f"<td>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
@@ -120,8 +122,7 @@ def _frames_html(page: Page, content: ReportContent) -> str:
     columns = ["frame", "source", "decoded", "error"] if has_source else ["frame", "decoded"]
     rows = []
     for row in content.frames:
-        height, width = row.decoded.shape[:2]
-        shown = max(width, MIN_SHOWN_WIDTH)
+        shown = max(row.decoded.shape[1], MIN_SHOWN_WIDTH)
         label = (f"{row.index}" + ("" if row.video is None else f"<br>{html.escape(row.video)}")
                  + ("" if row.psnr is None else f"<br>{row.psnr:.2f} dB"))
         cells = [label]
@@ -130,7 +131,8 @@ def _frames_html(page: Page, content: ReportContent) -> str:
             images.append(("error", figures.error_map(row, scale)))
         for kind, image in images:
             cells.append(page.picture(Picture(f"frame-{row.index}-{kind}", figures.image_png(image),
-                                              f"frame {row.index} {kind}", shown), "frame"))
+                                              f"frame {row.index} {kind}", shown, row=f"frame-{row.index}"),
+                                      "frame"))
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{c}</th>" for c in columns)
     body = f'<table class="frames"><tr>{head}</tr>{"".join(rows)}</table>'
@@ -179,25 +181,17 @@ def to_png(page: Page) -> bytes:
     from PIL import Image, ImageDraw
 
     rows: list[list[Image.Image]] = []
-    frame_row: list[Image.Image] = []
+    previous: str | None = None
     for picture in page.pictures:
         image = Image.open(io.BytesIO(picture.png)).convert("RGB")
         if picture.width and picture.width > image.width:
             image = image.resize((picture.width, round(image.height * picture.width / image.width)),
                                  Image.Resampling.NEAREST)
-        if picture.name.startswith("frame-"):
-            if frame_row and picture.name.split("-")[1] != frame_row[-1].info.get("frame"):
-                rows.append(frame_row)
-                frame_row = []
-            image.info["frame"] = picture.name.split("-")[1]
-            frame_row.append(image)
-            continue
-        if frame_row:
-            rows.append(frame_row)
-            frame_row = []
-        rows.append([image])
-    if frame_row:
-        rows.append(frame_row)
+        if picture.row is not None and picture.row == previous:
+            rows[-1].append(image)
+        else:
+            rows.append([image])
+        previous = picture.row
     gap, title_height = 8, 40
     width = max([sum(i.width for i in row) + gap * (len(row) - 1) for row in rows] + [400]) + 2 * gap
     height = title_height + sum(max(i.height for i in row) + gap for row in rows) + gap
