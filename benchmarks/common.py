@@ -50,7 +50,7 @@ def save_figure(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     tmp = path.with_suffix(".partial.png")
-    fig.savefig(tmp, dpi=120)
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")  # a legend outside the axes is kept whole
     plt.close(fig)
     tmp.replace(path)
 

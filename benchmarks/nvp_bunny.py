@@ -144,19 +144,22 @@ def plot(result: dict[str, Any], rd: dict[str, Any] | None, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    if rd:
+    from nervkit.bench.plot import series_style
+
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    if rd:  # the series names (x264, nerv-qat, ...): one fixed style each, the full name in the legend
         for name, series in rd["series"].items():
             r = series["results"]
-            ax.plot(r["bpp"], r["psnr-rgb"], marker=".", lw=1, label=f"{name} ({series.get('description', '')[:28]})")
-    for key, label, marker in (("codec", "NVP, JPEG/HEVC grids", "o"), ("pruned", "NVP, pruned + 8-bit + ANS", "s")):
+            ax.plot(r["bpp"], r["psnr-rgb"], lw=1, label=name, **series_style(name))
+    for key, series, label in (("codec", "nvp", "nvp (JPEG/HEVC grids)"),
+                               ("pruned", "nvp-prune", "nvp-prune (pruned + 8-bit + ANS)")):
         pts = sorted(result["rd"][key], key=lambda p: p["bpp"])
-        ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], marker=marker, lw=2, label=label)
+        ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], lw=2, label=label, **series_style(series))
     ax.set_xscale("log")
     ax.set_xlabel("bits per pixel (file size)")
     ax.set_ylabel("PSNR (dB, RGB)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: no curve covered
     ax.set_title(f"Bunny {result['config']['size']}: NVP ({result['rd']['minutes']:g} min fit) vs codecs / NeRV")
     fig.tight_layout()
     save_figure(fig, path)
