@@ -170,7 +170,7 @@ def test_rd_report_has_both_plots_and_the_bd_table(rd_dir, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing", "empty-folder", "reference-for-run", "out-is-folder", "short-reference",
-                                  "no-frames-shown", "png-is-the-page", "inside-the-run"])
+                                  "long-reference", "no-frames-shown", "png-is-the-page", "inside-the-run"])
 def test_bad_input_is_one_line_and_writes_nothing(case, run_dir, nerv_file, tmp_path):
     import nervkit
 
@@ -181,6 +181,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case, run_dir, nerv_file, tmp_
         "reference-for-run": [run_dir, "-o", out, "--reference", nervkit.sample_video()],
         "out-is-folder": [run_dir, "-o", tmp_path],
         "short-reference": [nerv_file, "-o", out, "--reference", nervkit.sample_video(), "--reference-frames", "0:3"],
+        "long-reference": [nerv_file, "-o", out, "--reference", nervkit.sample_video(), "--reference-frames", "0:9"],
         "no-frames-shown": [run_dir, "-o", out, "--show", 0],
         "png-is-the-page": [run_dir, "-o", out, "--png", out],
         "inside-the-run": [run_dir, "-o", run_dir / "r.html"],

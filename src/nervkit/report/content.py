@@ -185,7 +185,7 @@ def from_file(path: Path, *, shown: int, device: str, reference: str | None = No
               reference_frames: FrameRange | None = None) -> ReportContent:
     from ..compress.inspect import inspect as inspect_file
     from ..compress.model_codec import read_nerv
-    from ..io import read_video
+    from ..io import iter_frames
     from ..render import render_batches
 
     report = inspect_file(path)
@@ -202,33 +202,37 @@ def from_file(path: Path, *, shown: int, device: str, reference: str | None = No
     if reference is not None and len(nerv.videos) > 1:
         raise InputError(f"{path} holds {len(nerv.videos)} videos: --reference compares one video; report it "
                          "from its run folder instead")
-    source_video = None
     if reference is not None:
-        source_video = read_video(reference, frames=reference_frames, size=(height, width))
-        if len(source_video.frames) != n:
-            raise InputError(f"--reference {reference} gives {len(source_video.frames)} frames, the file holds {n} "
-                             "(choose the fitted ones with --reference-frames A:B)")
         content.facts.append(("reference", str(reference)))
+        # streamed: one batch of reference frames at a time, whatever the video's length
+        sources = iter_frames(reference, frames=reference_frames, size=(height, width))
     else:
+        sources = None
         content.notes.append("no --reference video: decoded frames only (no error maps, no per-frame quality)")
     indices = shown_indices(n, shown)
     model = nerv.build_model().to(device)
-    accumulator = QualityAccumulator() if source_video is not None else None
+    accumulator = QualityAccumulator() if sources is not None else None
     decoded_shown: dict[int, np.ndarray] = {}
+    source_shown: dict[int, np.ndarray] = {}
     start = 0
     with torch.no_grad():
         for batch in render_batches(model):
             count = batch.shape[0]
-            if accumulator is not None:
-                target = source_video.frames[start:start + count].to(batch.device).float().div(255)
-                accumulator.update(batch.clamp(0, 1), target)
-            for i in indices:
-                if start <= i < start + count:
-                    decoded_shown[i] = _uint8(batch[i - start:i - start + 1])[0]
+            if sources is not None and accumulator is not None:
+                target = [frame for _, frame in zip(range(count), sources)]
+                if len(target) < count:
+                    raise _count_error(reference, start + len(target), n)
+                source_shown.update((i, target[i - start]) for i in indices if start <= i < start + count)
+                stacked = torch.from_numpy(np.stack(target)).to(batch.device).permute(0, 3, 1, 2).float().div(255)
+                accumulator.update(batch.clamp(0, 1), stacked)
+            decoded_shown.update((i, _uint8(batch[i - start:i - start + 1])[0])
+                                 for i in indices if start <= i < start + count)
             start += count
+    if sources is not None and next(sources, None) is not None:
+        raise _count_error(reference, n + 1, n, more=True)
     source = None
-    if source_video is not None and accumulator is not None:
-        source = source_video.frames[indices].permute(0, 2, 3, 1).numpy()
+    if accumulator is not None:
+        source = np.stack([source_shown[i] for i in indices])
         quality = accumulator.result()
         content.per_frame = {"psnr": list(quality.psnr_per_frame)}
         if quality.ms_ssim_per_frame:
@@ -253,6 +257,12 @@ def from_file(path: Path, *, shown: int, device: str, reference: str | None = No
     content.breakdown = Breakdown("bytes", parts, sections[:12],
                                   caption=f"{_fmt_int(report['bytes'])} bytes in all (nervkit inspect)")
     return content
+
+
+def _count_error(reference: str | None, count: int, n: int, more: bool = False) -> InputError:
+    gives = f"more than {n}" if more else str(count)
+    return InputError(f"--reference {reference} gives {gives} frames, the file holds {n} (choose the fitted ones "
+                      "with --reference-frames A:B)")
 
 
 # ---- a bench rd folder -----------------------------------------------------------------------------------
