@@ -19,7 +19,7 @@ import torch
 
 from ..errors import InputError, NervkitError
 from ..io.frame_range import FrameRange
-from ..metrics import QualityAccumulator
+from ..metrics import QualityAccumulator, psnr_per_frame
 
 #: default number of frames shown side by side (source, decoded, error map), evenly spaced
 DEFAULT_SHOWN = 4
@@ -95,17 +95,13 @@ def _uint8(frames: torch.Tensor) -> np.ndarray:
     return frames.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def _psnr(source: np.ndarray, decoded: np.ndarray) -> float:
-    mse = float(np.mean((source.astype(np.float64) - decoded.astype(np.float64)) ** 2)) / 255.0**2
-    return 100.0 if mse == 0 else float(-10 * np.log10(mse))
-
-
 def _rows(indices: list[int], decoded: np.ndarray, source: np.ndarray | None) -> list[FrameRow]:
-    rows = []
-    for k, index in enumerate(indices):
-        src = None if source is None else source[k]
-        rows.append(FrameRow(index, decoded[k], src, None if src is None else _psnr(src, decoded[k])))
-    return rows
+    """The shown frames, with the PSNR of each 8-bit decoded frame against its source (when there is one)."""
+    if source is None:
+        return [FrameRow(index, decoded[k]) for k, index in enumerate(indices)]
+    as_float = [torch.from_numpy(frames).double().permute(0, 3, 1, 2) for frames in (decoded, source)]
+    psnr = psnr_per_frame(*as_float, data_range=255.0).tolist()
+    return [FrameRow(index, decoded[k], source[k], psnr[k]) for k, index in enumerate(indices)]
 
 
 def _fmt_int(n: int) -> str:

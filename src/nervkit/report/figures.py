@@ -19,14 +19,19 @@ from .content import Breakdown, FrameRow
 ERROR_CMAP = "inferno"
 
 
-def _figure(width: float, height: float, rows: int = 1, columns: int = 1, **kwargs: Any) -> tuple[Any, Any]:
-    """A pyplot-free Figure with constrained layout (labels and an outside legend are never cut)."""
+def _new_figure(width: float, height: float, **kwargs: Any) -> Any:
+    """A pyplot-free matplotlib Figure (Agg: no display, no global state)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    return Figure(figsize=(width, height), **kwargs)
+
+
+def _figure(width: float, height: float, rows: int = 1, columns: int = 1, **kwargs: Any) -> tuple[Any, Any]:
+    """A Figure with constrained layout (labels and an outside legend are never cut) and its axes, flat."""
+    fig = _new_figure(width, height, layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False, **kwargs)
     return fig, axes.ravel()
 
@@ -46,37 +51,33 @@ def image_png(rgb: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def error_scale(rows: list[FrameRow]) -> float:
+def frame_error(row: FrameRow) -> np.ndarray:
+    """|source − decoded| of a shown frame (with a source), averaged over R, G, B: ``(H, W)`` in 8-bit levels."""
+    assert row.source is not None
+    return np.abs(row.source.astype(np.float32) - row.decoded.astype(np.float32)).mean(axis=2)
+
+
+def error_scale(errors: list[np.ndarray]) -> float:
     """The error level (8-bit units) drawn white in every error map: the 99.5th percentile of the shown
-    frames' errors (so one outlier pixel does not wash out the map), at least 1."""
-    errors = [_error(row) for row in rows if row.source is not None]
+    frames' ``errors`` (so one outlier pixel does not wash out the map), at least 1."""
     if not errors:
         return 1.0
     return max(1.0, float(np.percentile(np.concatenate([e.ravel() for e in errors]), 99.5)))
 
 
-def _error(row: FrameRow) -> np.ndarray:
-    assert row.source is not None
-    return np.abs(row.source.astype(np.float32) - row.decoded.astype(np.float32)).mean(axis=2)
-
-
-def error_map(row: FrameRow, scale: float) -> np.ndarray:
-    """|source − decoded| averaged over R, G, B, mapped through :data:`ERROR_CMAP` from 0 to ``scale``."""
+def error_map(error: np.ndarray, scale: float) -> np.ndarray:
+    """A :func:`frame_error` mapped through :data:`ERROR_CMAP` from 0 to ``scale``: ``(H, W, 3)`` uint8."""
     from matplotlib import colormaps
 
-    rgba = colormaps[ERROR_CMAP](np.clip(_error(row) / scale, 0, 1))
+    rgba = colormaps[ERROR_CMAP](np.clip(error / scale, 0, 1))
     return (rgba[..., :3] * 255).round().astype(np.uint8)
 
 
 def colorbar_png(scale: float) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.0, 0.55))
+    fig = _new_figure(4.0, 0.55)
     ax = fig.add_axes((0.05, 0.55, 0.9, 0.3))
     fig.colorbar(ScalarMappable(Normalize(0, scale), ERROR_CMAP), cax=ax, orientation="horizontal")
     ax.set_xlabel("mean |source − decoded| over R, G, B (8-bit levels)", fontsize=8)

@@ -117,8 +117,9 @@ def draw(content: ReportContent) -> Page:
 
 
 def _frames_html(page: Page, content: ReportContent) -> str:
-    scale = figures.error_scale(content.frames)
-    has_source = any(row.source is not None for row in content.frames)
+    errors = {row.index: figures.frame_error(row) for row in content.frames if row.source is not None}
+    scale = figures.error_scale(list(errors.values()))
+    has_source = bool(errors)
     columns = ["frame", "source", "decoded", "error"] if has_source else ["frame", "decoded"]
     rows = []
     for row in content.frames:
@@ -128,7 +129,7 @@ def _frames_html(page: Page, content: ReportContent) -> str:
         cells = [label]
         images = ([("source", row.source)] if row.source is not None else []) + [("decoded", row.decoded)]
         if row.source is not None:
-            images.append(("error", figures.error_map(row, scale)))
+            images.append(("error", figures.error_map(errors[row.index], scale)))
         for kind, image in images:
             cells.append(page.picture(Picture(f"frame-{row.index}-{kind}", figures.image_png(image),
                                               f"frame {row.index} {kind}", shown, row=f"frame-{row.index}"),
